@@ -1,0 +1,549 @@
+//! Binding: every variable gets its value (default < --vars-file <
+//! PLAN_VAR_<name> < --var), is checked against `required`, `choices` and
+//! `pattern`, and every fact is either overridden or probed.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+
+use crate::compile::{Compiled, full_match, parse_duration};
+use crate::diagnostic::did_you_mean;
+use crate::load::LoadedPlan;
+use crate::model::{FactDecl, RunAction};
+use crate::template::{Escape, Renderer, parse_version, split_words};
+
+pub const FACT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a value came from, for messages and `plan show`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    Unset,
+    VarsFile(PathBuf),
+    Env(String),
+    Cli,
+    Probe,
+    FactDefault,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::Unset => f.write_str("unset"),
+            Origin::VarsFile(p) => write!(f, "--vars-file {}", p.display()),
+            Origin::Env(n) => write!(f, "environment {n}"),
+            Origin::Cli => f.write_str("--var"),
+            Origin::Probe => f.write_str("probed"),
+            Origin::FactDefault => f.write_str("fact default (probe failed)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Bound {
+    pub value: String,
+    pub origin: Origin,
+    pub secret: bool,
+}
+
+/// What the operator gave on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub vars: Vec<String>,
+    pub vars_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("invalid --var `{0}`: expected NAME=VALUE")]
+    BadVarArg(String),
+    #[error("unknown variable `{name}` given by {origin}")]
+    Unknown {
+        name: String,
+        origin: Origin,
+        help: String,
+    },
+    #[error("cannot read vars file {path}: {message}")]
+    VarsFile { path: PathBuf, message: String },
+    #[error("variable `{name}` is required ({declared})")]
+    Required {
+        name: String,
+        declared: String,
+        help: String,
+    },
+    #[error("variable `{name}` = `{value}` (from {origin}) is not one of its choices: {choices}")]
+    NotAChoice {
+        name: String,
+        value: String,
+        origin: Origin,
+        choices: String,
+        help: String,
+    },
+    #[error("variable `{name}` = `{value}` (from {origin}) does not match its pattern `{pattern}`")]
+    Pattern {
+        name: String,
+        value: String,
+        origin: Origin,
+        pattern: String,
+        help: String,
+    },
+    #[error("fact `{name}` could not be probed: {message}")]
+    Fact {
+        name: String,
+        message: String,
+        help: String,
+    },
+    #[error("cannot select release plans: {message}")]
+    Releases { message: String, help: String },
+}
+
+impl BindError {
+    pub fn help(&self) -> Option<&str> {
+        match self {
+            BindError::BadVarArg(_) => Some("write --var name=value"),
+            BindError::VarsFile { .. } => Some("a vars file is a YAML map of names to values"),
+            BindError::Unknown { help, .. }
+            | BindError::Required { help, .. }
+            | BindError::NotAChoice { help, .. }
+            | BindError::Pattern { help, .. }
+            | BindError::Fact { help, .. }
+            | BindError::Releases { help, .. } => Some(help),
+        }
+    }
+}
+
+/// All bound values, vars then facts, in declaration order.
+#[derive(Debug, Clone, Default)]
+pub struct Values {
+    pub values: IndexMap<String, Bound>,
+}
+
+impl Values {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(|b| b.value.as_str())
+    }
+
+    /// Secret values, longest first (so a secret containing another is masked whole).
+    pub fn secrets(&self) -> Vec<String> {
+        let mut s: Vec<String> = self
+            .values
+            .values()
+            .filter(|b| b.secret && !b.value.is_empty())
+            .map(|b| b.value.clone())
+            .collect();
+        s.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        s
+    }
+
+    /// The template context: values, `env.*`, `plan.*`, `run.*`, and captures.
+    pub fn context(
+        &self,
+        plan_name: &str,
+        release: Option<&str>,
+        run_id: &str,
+        captures: &HashMap<String, String>,
+    ) -> Value {
+        let mut m = serde_json::Map::new();
+        for (k, b) in &self.values {
+            m.insert(k.clone(), Value::String(b.value.clone()));
+        }
+        for (k, v) in captures {
+            m.insert(k.clone(), Value::String(v.clone()));
+        }
+        let env: serde_json::Map<String, Value> = std::env::vars()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        m.insert("env".into(), Value::Object(env));
+        m.insert(
+            "plan".into(),
+            json!({"name": plan_name, "release": release.unwrap_or("")}),
+        );
+        m.insert("run".into(), json!({"id": run_id}));
+        Value::Object(m)
+    }
+}
+
+/// Collects operator-given values by name with their origin, lowest precedence first.
+fn given(inputs: &Inputs) -> Result<HashMap<String, (String, Origin)>, BindError> {
+    let mut out = HashMap::new();
+    for path in &inputs.vars_files {
+        for (k, v) in read_vars_file(path)? {
+            out.insert(k, (v, Origin::VarsFile(path.clone())));
+        }
+    }
+    for (k, v) in std::env::vars() {
+        if let Some(name) = k.strip_prefix("PLAN_VAR_")
+            && !name.is_empty()
+        {
+            out.insert(name.to_owned(), (v, Origin::Env(k.clone())));
+        }
+    }
+    for arg in &inputs.vars {
+        let (k, v) = arg
+            .split_once('=')
+            .ok_or_else(|| BindError::BadVarArg(arg.clone()))?;
+        if k.is_empty() {
+            return Err(BindError::BadVarArg(arg.clone()));
+        }
+        out.insert(k.to_owned(), (v.to_owned(), Origin::Cli));
+    }
+    Ok(out)
+}
+
+fn read_vars_file(path: &Path) -> Result<Vec<(String, String)>, BindError> {
+    let err = |message: String| BindError::VarsFile {
+        path: path.to_owned(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    if text.len() > crate::load::MAX_PLAN_BYTES {
+        return Err(err("file too large".into()));
+    }
+    let map: IndexMap<String, Value> =
+        serde_saphyr::from_str(&text).map_err(|e| err(e.without_snippet().to_string()))?;
+    map.into_iter()
+        .map(|(k, v)| {
+            let s = match v {
+                Value::String(s) => s,
+                Value::Null => String::new(),
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                _ => return Err(err(format!("`{k}` must be a scalar"))),
+            };
+            Ok((k, s))
+        })
+        .collect()
+}
+
+/// Binds vars, then facts. Nothing runs if a var is missing or invalid.
+/// `known` holds facts already probed (they are not probed again); `declared`
+/// says whether a name exists anywhere in the plan and its release plans.
+pub fn bind(
+    c: &Compiled,
+    inputs: &Inputs,
+    renderer: &Renderer,
+    known: Option<&Values>,
+    declared: &dyn Fn(&str) -> bool,
+) -> Result<Values, BindError> {
+    let mut given = given(inputs)?;
+    // An operator's typo must not silently fall back to a default.
+    for (name, (_, origin)) in &given {
+        if matches!(origin, Origin::Env(_)) || declared(name) {
+            continue;
+        }
+        let help = did_you_mean(
+            name,
+            c.vars.keys().chain(c.facts.keys()).map(String::as_str),
+        )
+        .unwrap_or_else(|| {
+            format!(
+                "this plan's variables: {}",
+                c.vars.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        });
+        return Err(BindError::Unknown {
+            name: name.clone(),
+            origin: origin.clone(),
+            help,
+        });
+    }
+    let mut values = Values::default();
+    for (name, v) in &c.vars {
+        let d = &v.decl;
+        let (value, origin) = match given.remove(name) {
+            Some(g) => g,
+            None => match &d.default {
+                Some(def) => (def.value.clone(), Origin::Default),
+                None if d.is_required() => {
+                    let src = c.source(v.file);
+                    return Err(BindError::Required {
+                        name: name.clone(),
+                        declared: format!(
+                            "declared at {}:{}:{}",
+                            src.name, v.name.pos.line, v.name.pos.column
+                        ),
+                        help: format!(
+                            "pass --var {name}=VALUE (or set PLAN_VAR_{name}){}",
+                            d.description
+                                .as_ref()
+                                .map(|s| format!(": {}", s.value))
+                                .unwrap_or_default()
+                        ),
+                    });
+                }
+                None => (String::new(), Origin::Unset),
+            },
+        };
+        let shown = |v: &str| {
+            if d.is_secret() {
+                "***".to_owned()
+            } else {
+                v.to_owned()
+            }
+        };
+        if let Some(choices) = &d.choices
+            && origin != Origin::Unset
+            && !choices.value.iter().any(|c| c.value == value)
+        {
+            let list: Vec<&str> = choices.value.iter().map(|c| c.value.as_str()).collect();
+            return Err(BindError::NotAChoice {
+                name: name.clone(),
+                value: shown(&value),
+                origin,
+                choices: list.join(", "),
+                help: did_you_mean(&value, list.iter().copied())
+                    .unwrap_or_else(|| format!("pass one of: {}", list.join(", "))),
+            });
+        }
+        if let Some(p) = &d.pattern
+            && origin != Origin::Unset
+            && let Ok(re) = regex::Regex::new(&p.value)
+            && !full_match(&re, &value)
+        {
+            return Err(BindError::Pattern {
+                name: name.clone(),
+                value: shown(&value),
+                origin,
+                pattern: p.value.clone(),
+                help: d
+                    .description
+                    .as_ref()
+                    .map(|s| s.value.clone())
+                    .unwrap_or_else(|| "fix the value".to_owned()),
+            });
+        }
+        values.values.insert(
+            name.clone(),
+            Bound {
+                value,
+                origin,
+                secret: d.is_secret(),
+            },
+        );
+    }
+    let plan = &c.base().name.value;
+    for (name, f) in &c.facts {
+        if let Some((value, origin)) = given.remove(name) {
+            values.values.insert(
+                name.clone(),
+                Bound {
+                    value,
+                    origin,
+                    secret: false,
+                },
+            );
+            continue;
+        }
+        if let Some(b) = known.and_then(|k| k.values.get(name)) {
+            values.values.insert(name.clone(), b.clone());
+            continue;
+        }
+        let ctx = values.context(
+            plan,
+            c.base().release.as_ref().map(|r| r.value.as_str()),
+            "",
+            &HashMap::new(),
+        );
+        let (value, origin) = match probe(&f.decl, &ctx, renderer) {
+            Ok(v) => (v, Origin::Probe),
+            Err(message) => match &f.decl.default {
+                Some(d) => (d.value.clone(), Origin::FactDefault),
+                None => {
+                    return Err(BindError::Fact {
+                        name: name.clone(),
+                        message,
+                        help: format!("give the value instead: --var {name}=VALUE"),
+                    });
+                }
+            },
+        };
+        values.values.insert(
+            name.clone(),
+            Bound {
+                value,
+                origin,
+                secret: false,
+            },
+        );
+    }
+    Ok(values)
+}
+
+/// Runs a fact's probe: no stdin, its own process group, killed at the timeout.
+fn probe(f: &FactDecl, ctx: &Value, renderer: &Renderer) -> Result<String, String> {
+    let mut cmd = match (&f.run, &f.shell) {
+        (Some(run), _) => {
+            let words: Vec<String> = match &run.value {
+                RunAction::Line(l) => split_words(l)?,
+                RunAction::Argv(ws) => ws.iter().map(|w| w.value.clone()).collect(),
+            };
+            let words = words
+                .iter()
+                .map(|w| renderer.render(w, ctx, Escape::None))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (prog, args) = words.split_first().ok_or("empty command")?;
+            let mut cmd = Command::new(prog);
+            cmd.args(args);
+            cmd
+        }
+        (None, Some(sh)) => {
+            let script = renderer.render(&sh.value, ctx, Escape::Shell)?;
+            let mut cmd = Command::new("sh");
+            cmd.args(["-eu", "-c", &script]);
+            cmd
+        }
+        (None, None) => return Err("no command".into()),
+    };
+    let timeout = f
+        .timeout
+        .as_ref()
+        .and_then(|t| parse_duration(&t.value))
+        .unwrap_or(FACT_TIMEOUT);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let display = format!("{cmd:?}");
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {display}: {e}"))?;
+    let mut out = child.stdout.take().ok_or("no stdout")?;
+    let mut err = child.stderr.take().ok_or("no stderr")?;
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    });
+    let ereader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+            break st;
+        }
+        if start.elapsed() > timeout {
+            let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait();
+            return Err(format!("{display} timed out after {timeout:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let stdout = String::from_utf8_lossy(&reader.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&ereader.join().unwrap_or_default()).into_owned();
+    if !status.success() {
+        let last = stderr.lines().last().unwrap_or("").trim();
+        return Err(format!(
+            "{display} failed ({status}){}",
+            if last.is_empty() {
+                String::new()
+            } else {
+                format!(": {last}")
+            }
+        ));
+    }
+    match &f.pattern {
+        Some(p) => {
+            let re = regex::Regex::new(&p.value).map_err(|e| e.to_string())?;
+            let caps = re
+                .captures(&stdout)
+                .ok_or_else(|| format!("output of {display} does not match `{}`", p.value))?;
+            Ok(caps
+                .get(1)
+                .or_else(|| caps.get(0))
+                .map_or("", |m| m.as_str())
+                .trim()
+                .to_owned())
+        }
+        None => Ok(stdout.trim().to_owned()),
+    }
+}
+
+/// Why a release plan was or was not included.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub plan: LoadedPlan,
+    pub included: bool,
+    pub reason: String,
+}
+
+/// Picks the release plans whose `release` lies in `(from, to]` of the base plan's `releases`.
+pub fn select_releases(
+    c: &Compiled,
+    values: &Values,
+    renderer: &Renderer,
+) -> Result<Vec<Selection>, BindError> {
+    let releases = &c.files[1..];
+    let Some(window) = &c.base().releases else {
+        return Ok(releases
+            .iter()
+            .map(|p| Selection {
+                plan: p.clone(),
+                included: true,
+                reason: "the base plan has no `releases:` window".into(),
+            })
+            .collect());
+    };
+    let ctx = values.context(&c.base().name.value, None, "", &HashMap::new());
+    let render = |t: &str| {
+        renderer
+            .render(t, &ctx, Escape::None)
+            .map(|s| s.trim().to_owned())
+    };
+    let err = |message: String| BindError::Releases {
+        message,
+        help: "check the values of the variables `releases:` uses".into(),
+    };
+    let from = render(&window.from.value).map_err(err)?;
+    let to = render(&window.to.value).map_err(err)?;
+    let from_v = if from.is_empty() {
+        None
+    } else {
+        Some(
+            parse_version(&from)
+                .ok_or_else(|| err(format!("`from` rendered `{from}`, not a version")))?,
+        )
+    };
+    let to_v =
+        parse_version(&to).ok_or_else(|| err(format!("`to` rendered `{to}`, not a version")))?;
+    let shown_from = if from.is_empty() {
+        "nothing installed".to_owned()
+    } else {
+        from.clone()
+    };
+    Ok(releases
+        .iter()
+        .map(|p| {
+            let rel = p
+                .plan
+                .release
+                .as_ref()
+                .map(|r| r.value.clone())
+                .unwrap_or_default();
+            let v = parse_version(&rel);
+            let included = v
+                .as_ref()
+                .is_some_and(|v| from_v.as_ref().is_none_or(|f| v > f) && v <= &to_v);
+            let reason = if included {
+                format!("{rel} is in ({shown_from}, {to}]")
+            } else {
+                format!("{rel} is not in ({shown_from}, {to}]")
+            };
+            Selection {
+                plan: p.clone(),
+                included,
+                reason,
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,21 @@
+//! `plan`: runs upgrade procedures written as declarative YAML plans.
+//!
+//! The stages, in the order data flows through them:
+//! [`load`] (bytes to typed plan with spans) → [`resolve`] (plan path,
+//! `extends`) → [`compile`] + [`graph`] (merge, check, DAG) → [`bind`]
+//! (variables, facts, release window) → [`render`] → `show` / `run`.
+
+pub mod bind;
+pub mod cli;
+pub mod compile;
+pub mod diagnostic;
+pub mod graph;
+pub mod lint;
+pub mod load;
+pub mod model;
+pub mod prepare;
+pub mod render;
+pub mod resolve;
+pub mod schema;
+pub mod show;
+pub mod template;

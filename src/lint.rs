@@ -1,0 +1,215 @@
+//! `plan lint`: checks files or folders, and the set they form (duplicate
+//! names, `extends` targets, release plans against their base).
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::compile::compile;
+use crate::diagnostic::{Diagnostic, Severity, SourceFile, did_you_mean};
+use crate::load::{Loaded, LoadedPlan, load_path};
+use crate::resolve::{Catalog, embedded, sort_by_release, yaml_files};
+
+pub struct Report {
+    pub diagnostics: Vec<Diagnostic>,
+    pub sources: Vec<Arc<SourceFile>>,
+    pub files: usize,
+}
+
+#[derive(Serialize)]
+pub struct JsonReport<'a> {
+    pub diagnostics: &'a [Diagnostic],
+    pub errors: usize,
+    pub warnings: usize,
+}
+
+impl Report {
+    pub fn errors(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
+    }
+    pub fn warnings(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count()
+    }
+    pub fn json(&self) -> String {
+        serde_json::to_string(&JsonReport {
+            diagnostics: &self.diagnostics,
+            errors: self.errors(),
+            warnings: self.warnings(),
+        })
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no such file or folder: {0}")]
+pub struct MissingPath(pub PathBuf);
+
+/// Lints the given files and folders; with none, the shipped plans.
+pub fn lint(paths: &[PathBuf], plans_dirs: &[PathBuf]) -> Result<Report, MissingPath> {
+    let loaded: Vec<Loaded> = if paths.is_empty() {
+        embedded()
+    } else {
+        let mut files = Vec::new();
+        for p in paths {
+            if p.is_dir() {
+                files.extend(yaml_files(p));
+            } else if p.is_file() {
+                files.push(p.clone());
+            } else {
+                return Err(MissingPath(p.clone()));
+            }
+        }
+        files.iter().map(|f| load_path(f)).collect()
+    };
+    let files = loaded.len();
+    let mut diags = Vec::new();
+    let mut sources = Vec::new();
+    let mut plans: Vec<LoadedPlan> = Vec::new();
+    for l in loaded {
+        sources.push(l.source.clone());
+        match l.result {
+            Ok(p) => plans.push(p),
+            Err(d) => diags.push(d),
+        }
+    }
+    // Duplicate names within the linted set.
+    let mut first: HashMap<&str, &LoadedPlan> = HashMap::new();
+    for p in &plans {
+        let name = p.plan.name.value.as_str();
+        match first.get(name) {
+            Some(f) => diags.push(
+                Diagnostic::error(
+                    "duplicate-plan",
+                    &p.source,
+                    p.plan.name.pos,
+                    format!("duplicate plan name `{name}`"),
+                )
+                .with_help(format!(
+                    "`{name}` is also defined at {}:{}:{}",
+                    f.source.name, f.plan.name.pos.line, f.plan.name.pos.column
+                )),
+            ),
+            None => {
+                first.insert(name, p);
+            }
+        }
+    }
+    let in_set: HashSet<&str> = first.keys().copied().collect();
+    let catalog = Catalog::discover(plans_dirs);
+    let lookup = |name: &str| -> Option<LoadedPlan> {
+        first
+            .get(name)
+            .map(|p| (*p).clone())
+            .or_else(|| catalog.find(name).cloned())
+    };
+    let releases_of = |base: &str| -> Vec<LoadedPlan> {
+        let mut seen = HashSet::new();
+        let mut out: Vec<LoadedPlan> = plans
+            .iter()
+            .filter(|p| p.plan.extends.as_ref().is_some_and(|e| e.value == base))
+            .cloned()
+            .chain(catalog.release_plans(base))
+            .filter(|p| seen.insert(p.plan.name.value.clone()))
+            .collect();
+        sort_by_release(&mut out);
+        out
+    };
+    let linted: HashSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+    let keep = |c: crate::compile::Compiled, only: Option<&str>, diags: &mut Vec<Diagnostic>| {
+        for d in c.diagnostics {
+            if linted.contains(d.file.as_str()) && only.is_none_or(|o| o == d.file) {
+                diags.push(d);
+            }
+        }
+    };
+    for p in &plans {
+        match &p.plan.extends {
+            None => {
+                if first
+                    .get(p.plan.name.value.as_str())
+                    .is_some_and(|f| Arc::ptr_eq(&f.source, &p.source))
+                {
+                    keep(
+                        compile(p, &releases_of(&p.plan.name.value)),
+                        None,
+                        &mut diags,
+                    );
+                }
+            }
+            Some(base) => {
+                if in_set.contains(base.value.as_str())
+                    && first
+                        .get(base.value.as_str())
+                        .is_some_and(|b| b.plan.extends.is_none())
+                {
+                    continue; // compiled with its base above
+                }
+                match lookup(&base.value) {
+                    Some(b) if b.plan.extends.is_none() => {
+                        let mut rels = releases_of(&base.value);
+                        rels.retain(|r| r.plan.name.value != p.plan.name.value);
+                        rels.push(p.clone());
+                        sort_by_release(&mut rels);
+                        keep(compile(&b, &rels), Some(&p.source.name), &mut diags);
+                    }
+                    found => {
+                        let mut d = Diagnostic::error(
+                            "unknown-plan",
+                            &p.source,
+                            base.pos,
+                            match found {
+                                Some(_) => format!(
+                                    "`{}` is itself a release plan; `extends` must name a base plan",
+                                    base.value
+                                ),
+                                None => format!(
+                                    "`extends` names `{}`, which is not on the plan path",
+                                    base.value
+                                ),
+                            },
+                        );
+                        let names: Vec<&str> =
+                            in_set.iter().copied().chain(catalog.names()).collect();
+                        d = d.with_help(did_you_mean(&base.value, names).unwrap_or_else(|| "lint it together with its base plan, or add the base's folder with --plans-dir".into()));
+                        diags.push(d);
+                        let alone = compile(p, &[]);
+                        let ignore = [
+                            "unknown-dependency",
+                            "undefined-variable",
+                            "capture-not-ancestor",
+                            "unused-variable",
+                        ];
+                        keep(
+                            crate::compile::Compiled {
+                                diagnostics: alone
+                                    .diagnostics
+                                    .into_iter()
+                                    .filter(|d| !ignore.contains(&d.code))
+                                    .collect(),
+                                ..alone
+                            },
+                            None,
+                            &mut diags,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    diags.retain(|d| seen.insert((d.file.clone(), d.line, d.column, d.code, d.message.clone())));
+    diags.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    Ok(Report {
+        diagnostics: diags,
+        sources,
+        files,
+    })
+}

@@ -1,0 +1,235 @@
+//! Loading: a plan file's bytes to a typed [`PlanFile`] with source positions.
+//!
+//! serde-saphyr parses with budgets (aliases, depth, nodes, events), so an
+//! alias bomb or a 20,000-deep nesting ends in an error, not a hang or a stack
+//! overflow. Files over [`MAX_PLAN_BYTES`] are refused before parsing.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_saphyr::{Error as YamlError, Options};
+
+use crate::diagnostic::{Diagnostic, Severity, SourceFile, did_you_mean};
+use crate::model::{PlanFile, Pos};
+
+/// Large enough for a 20,000-step generated plan, small enough to refuse junk at once.
+pub const MAX_PLAN_BYTES: usize = 4 * 1024 * 1024;
+
+/// A parsed plan file together with its source.
+#[derive(Debug, Clone)]
+pub struct LoadedPlan {
+    pub source: Arc<SourceFile>,
+    pub plan: PlanFile,
+    /// Where the file came from: a path, or `embedded:<path>` for shipped plans.
+    pub origin: String,
+}
+
+/// The outcome of loading one file: the plan if it parsed, and its source for rendering.
+pub struct Loaded {
+    pub source: Arc<SourceFile>,
+    pub result: Result<LoadedPlan, Diagnostic>,
+}
+
+pub fn load_path(path: &Path) -> Loaded {
+    let name = path.display().to_string();
+    let meta = std::fs::metadata(path);
+    if let Ok(m) = &meta
+        && m.len() as usize > MAX_PLAN_BYTES
+    {
+        return too_large(name, m.len() as usize);
+    }
+    match std::fs::read(path) {
+        Ok(bytes) => load_bytes(name.clone(), name, &bytes),
+        Err(e) => {
+            let source = Arc::new(SourceFile::new(name.clone(), ""));
+            let d = Diagnostic::file_level(
+                Severity::Error,
+                "yaml-syntax",
+                &name,
+                format!("cannot read plan file: {e}"),
+            )
+            .with_help("check the path and its permissions");
+            Loaded {
+                source,
+                result: Err(d),
+            }
+        }
+    }
+}
+
+fn too_large(name: String, len: usize) -> Loaded {
+    let source = Arc::new(SourceFile::new(name.clone(), ""));
+    let d = Diagnostic::file_level(
+        Severity::Error,
+        "invalid-value",
+        &name,
+        format!("plan file is {len} bytes; plans are limited to {MAX_PLAN_BYTES} bytes"),
+    )
+    .with_help("split the plan, or check that this is the file you meant");
+    Loaded {
+        source,
+        result: Err(d),
+    }
+}
+
+pub fn load_bytes(name: String, origin: String, bytes: &[u8]) -> Loaded {
+    if bytes.len() > MAX_PLAN_BYTES {
+        return too_large(name, bytes.len());
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let source = Arc::new(SourceFile::new(name.clone(), ""));
+            let d = Diagnostic::file_level(
+                Severity::Error,
+                "yaml-syntax",
+                &name,
+                format!(
+                    "plan file is not UTF-8 (invalid byte at offset {})",
+                    e.valid_up_to()
+                ),
+            )
+            .with_help("save the file as UTF-8");
+            return Loaded {
+                source,
+                result: Err(d),
+            };
+        }
+    };
+    let source = Arc::new(SourceFile::new(name, text));
+    let result = parse(&source).map(|plan| LoadedPlan {
+        source: source.clone(),
+        plan,
+        origin,
+    });
+    Loaded { source, result }
+}
+
+fn options() -> Options {
+    let mut options = Options::default();
+    options.with_snippet = false;
+    if let Some(b) = options.budget.as_mut() {
+        b.max_depth = 64;
+        b.max_aliases = 1_000;
+        b.max_anchors = 1_000;
+    }
+    options.alias_limits.max_total_replayed_events = 100_000;
+    options
+}
+
+fn parse(source: &SourceFile) -> Result<PlanFile, Diagnostic> {
+    if source.text.trim().is_empty() {
+        return Err(Diagnostic::file_level(
+            Severity::Error,
+            "missing-field",
+            &source.name,
+            "plan file is empty",
+        )
+        .with_help("a plan needs at least `apiVersion: plan/v1` and `name:`"));
+    }
+    // catch_unwind: a loader bug must surface as a diagnostic, never abort a lint of many files.
+    let parsed = std::panic::catch_unwind(|| {
+        serde_saphyr::from_str_with_options::<PlanFile>(&source.text, options())
+    });
+    match parsed {
+        Ok(Ok(plan)) => Ok(plan),
+        Ok(Err(e)) => Err(yaml_error(source, &e)),
+        Err(_) => Err(Diagnostic::file_level(
+            Severity::Error,
+            "yaml-syntax",
+            &source.name,
+            "the YAML parser failed on this file",
+        )),
+    }
+}
+
+fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
+    let inner = e.without_snippet();
+    let pos = inner
+        .location()
+        .map(Pos::from)
+        .filter(|p| p.line > 0)
+        .map(|p| {
+            if p.offset == 0 && p.line > 1 {
+                source.pos(offset_of(source, p.line, p.column), p.len)
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Pos {
+            line: 1,
+            column: 1,
+            offset: 0,
+            len: 0,
+        });
+    let (code, message, help) = match inner {
+        YamlError::SerdeUnknownField {
+            field, expected, ..
+        } => (
+            "unknown-field",
+            format!("unknown field `{field}`"),
+            Some(
+                did_you_mean(field, expected.iter().copied())
+                    .unwrap_or_else(|| format!("expected one of: {}", expected.join(", "))),
+            ),
+        ),
+        YamlError::SerdeMissingField { field, .. } => {
+            let field = if *field == "api_version" {
+                "apiVersion"
+            } else {
+                field
+            };
+            (
+                "missing-field",
+                format!("missing field `{field}`"),
+                Some(format!("add `{field}:` here")),
+            )
+        }
+        YamlError::SerdeInvalidType { .. }
+        | YamlError::SerdeInvalidValue { .. }
+        | YamlError::SerdeInvalidLength { .. }
+        | YamlError::SerdeUnknownVariant { .. }
+        | YamlError::InvalidScalar { .. }
+        | YamlError::InvalidBooleanStrict { .. }
+        | YamlError::NullIntoString { .. }
+        | YamlError::Budget { .. }
+        | YamlError::AliasReplayLimitExceeded { .. }
+        | YamlError::AliasExpansionLimitExceeded { .. }
+        | YamlError::AliasReplayStackDepthExceeded { .. } => {
+            ("invalid-value", strip_location(&inner.to_string()), None)
+        }
+        _ => ("yaml-syntax", strip_location(&inner.to_string()), None),
+    };
+    let mut d = Diagnostic::error(code, source, pos, message);
+    if let Some(h) = help {
+        d = d.with_help(h);
+    }
+    d
+}
+
+fn offset_of(source: &SourceFile, line: u32, column: u32) -> usize {
+    let mut offset = 0;
+    for (i, l) in source.text.split_inclusive('\n').enumerate() {
+        if i + 1 == line as usize {
+            return offset
+                + l.chars()
+                    .take(column.saturating_sub(1) as usize)
+                    .map(char::len_utf8)
+                    .sum::<usize>();
+        }
+        offset += l.len();
+    }
+    offset
+}
+
+/// serde-saphyr prefixes messages with "line N column M: "; we print the position ourselves.
+fn strip_location(msg: &str) -> String {
+    let msg = msg.strip_prefix("error: ").unwrap_or(msg);
+    if let Some(rest) = msg.strip_prefix("line ")
+        && let Some(i) = rest.find(": ")
+        && rest[..i].contains("column")
+    {
+        return rest[i + 2..].to_owned();
+    }
+    msg.to_owned()
+}

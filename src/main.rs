@@ -1,0 +1,136 @@
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use plan::bind::Inputs;
+use plan::cli::{Cli, Command, LintFormat, VarArgs};
+use plan::diagnostic::render_human;
+use plan::template::Renderer;
+
+/// Exit codes from PLAN_FORMAT.md.
+const EXIT_FAILED: u8 = 1;
+const EXIT_INVALID: u8 = 2;
+
+fn inputs(v: &VarArgs) -> Inputs {
+    Inputs {
+        vars: v.vars.clone(),
+        vars_files: v.vars_files.clone(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+fn out(s: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(s.as_bytes()).and_then(|_| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let renderer = Renderer::new();
+    match cli.command {
+        Command::Lint {
+            paths,
+            format,
+            deny_warnings,
+            path,
+        } => {
+            let report = match plan::lint::lint(&paths, &path.plans_dirs) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}\n  help: pass plan files or folders that exist");
+                    return Ok(EXIT_INVALID);
+                }
+            };
+            match format {
+                LintFormat::Json => out(&format!("{}\n", report.json()))?,
+                LintFormat::Human => {
+                    let mut s = render_human(&report.diagnostics, &report.sources);
+                    let files = if report.files == 1 { "file" } else { "files" };
+                    s.push_str(&format!(
+                        "{} {files} checked: {} error(s), {} warning(s)\n",
+                        report.files,
+                        report.errors(),
+                        report.warnings()
+                    ));
+                    out(&s)?;
+                }
+            }
+            let failed = report.errors() > 0 || (deny_warnings && report.warnings() > 0);
+            Ok(if failed { EXIT_FAILED } else { 0 })
+        }
+        Command::List { path } => {
+            out(&plan::show::list(&plan::resolve::Catalog::discover(
+                &path.plans_dirs,
+            )))?;
+            Ok(0)
+        }
+        Command::Show {
+            plan: arg,
+            vars,
+            path,
+        } => match plan::prepare::prepare(&arg, &path.plans_dirs, &inputs(&vars), &renderer) {
+            Ok(p) => match plan::show::show(&p, &renderer) {
+                Ok(s) => {
+                    out(&s)?;
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprintln!(
+                        "error: {e}\n  help: every template must render before anything runs; check the values given"
+                    );
+                    Ok(EXIT_INVALID)
+                }
+            },
+            Err(f) => {
+                eprint!("{}", f.render());
+                Ok(EXIT_INVALID)
+            }
+        },
+        Command::Graph {
+            plan: arg,
+            format,
+            path,
+        } => match plan::prepare::load(&arg, &path.plans_dirs) {
+            Ok((_, _, all)) => {
+                out(&plan::show::graph(&all, format))?;
+                Ok(0)
+            }
+            Err(f) => {
+                eprint!("{}", f.render());
+                Ok(EXIT_INVALID)
+            }
+        },
+        Command::Schema => {
+            out(&plan::schema::schema_json())?;
+            Ok(0)
+        }
+    }
+}
+
+#[allow(dead_code)]
+const _: u8 = EXIT_FAILED;

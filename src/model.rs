@@ -1,0 +1,342 @@
+//! The plan file format, v1, as plain serde types.
+//!
+//! Every value a diagnostic may point at is wrapped in [`Sp`], which keeps the
+//! source location serde-saphyr reports. There is no `flatten` and no
+//! `untagged` here: both make serde buffer values and lose their spans.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use indexmap::IndexMap;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// A position in a plan file: 1-based line and column, and the byte range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Pos {
+    pub line: u32,
+    pub column: u32,
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl From<serde_saphyr::Location> for Pos {
+    fn from(loc: serde_saphyr::Location) -> Self {
+        let span = loc.span();
+        Pos {
+            line: loc.line() as u32,
+            column: loc.column() as u32,
+            offset: span.byte_offset().unwrap_or(0) as usize,
+            len: span.byte_len().unwrap_or(0) as usize,
+        }
+    }
+}
+
+/// A value with the position of the YAML node it came from.
+#[derive(Debug, Clone)]
+pub struct Sp<T> {
+    pub value: T,
+    pub pos: Pos,
+}
+
+impl<T> Sp<T> {
+    pub fn new(value: T, pos: Pos) -> Self {
+        Sp { value, pos }
+    }
+}
+
+impl<T: PartialEq> PartialEq for Sp<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+impl<T: Eq> Eq for Sp<T> {}
+impl<T: std::hash::Hash> std::hash::Hash for Sp<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.value.hash(state)
+    }
+}
+
+impl<T> std::ops::Deref for Sp<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sp<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = serde_saphyr::Spanned::<T>::deserialize(d)?;
+        Ok(Sp {
+            value: s.value,
+            pos: s.referenced.into(),
+        })
+    }
+}
+
+impl<T: Serialize> Serialize for Sp<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(s)
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Sp<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
+
+pub type Name = Sp<String>;
+
+/// One plan file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "plan/v1", description = "A plan file for the `plan` tool.")]
+pub struct PlanFile {
+    /// Must be `plan/v1`.
+    #[serde(rename = "apiVersion")]
+    pub api_version: Sp<String>,
+    /// The plan's name: `[a-z0-9][a-z0-9-]*`, unique across the plan path.
+    pub name: Name,
+    #[serde(default)]
+    pub description: Option<Sp<String>>,
+    /// The product release this file belongs to (semver).
+    #[serde(default)]
+    pub release: Option<Sp<String>>,
+    /// Merge this file's steps into the named plan's graph.
+    #[serde(default)]
+    pub extends: Option<Name>,
+    /// On a base plan: which extending release plans apply.
+    #[serde(default)]
+    pub releases: Option<Releases>,
+    /// Operator variables.
+    #[serde(default)]
+    pub vars: IndexMap<Name, VarDecl>,
+    /// Read-only probes, run before the graph is built.
+    #[serde(default)]
+    pub facts: IndexMap<Name, FactDecl>,
+    #[serde(default)]
+    pub steps: Vec<StepDecl>,
+}
+
+/// A release plan applies when `from < release <= to` (semver), both rendered.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Releases {
+    pub from: Sp<String>,
+    pub to: Sp<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VarDecl {
+    #[serde(default)]
+    pub description: Option<Sp<String>>,
+    #[serde(default)]
+    pub required: Option<Sp<bool>>,
+    #[serde(default)]
+    pub default: Option<Sp<String>>,
+    #[serde(default)]
+    pub choices: Option<Sp<Vec<Sp<String>>>>,
+    /// A regular expression the whole value must match.
+    #[serde(default)]
+    pub pattern: Option<Sp<String>>,
+    /// Never printed, logged or written to the journal.
+    #[serde(default)]
+    pub secret: Option<Sp<bool>>,
+}
+
+impl VarDecl {
+    pub fn is_required(&self) -> bool {
+        self.required.as_ref().is_some_and(|r| r.value)
+    }
+    pub fn is_secret(&self) -> bool {
+        self.secret.as_ref().is_some_and(|r| r.value)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FactDecl {
+    #[serde(default)]
+    pub description: Option<Sp<String>>,
+    /// A program and its arguments, split by POSIX rules (no shell).
+    #[serde(default)]
+    pub run: Option<Sp<RunAction>>,
+    /// A script run by `sh -eu -c`.
+    #[serde(default)]
+    pub shell: Option<Sp<String>>,
+    /// Group 1 of this regex (or the whole trimmed stdout) is the value.
+    #[serde(default)]
+    pub pattern: Option<Sp<String>>,
+    /// Used when the probe fails or the pattern does not match; without it
+    /// such a fact stops the run.
+    #[serde(default)]
+    pub default: Option<Sp<String>>,
+    /// How long the probe may take (default 30s).
+    #[serde(default)]
+    pub timeout: Option<Sp<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepDecl {
+    /// `[a-z0-9][a-z0-9-]*`, unique in the merged graph.
+    pub id: Name,
+    #[serde(default)]
+    pub description: Option<Sp<String>>,
+    /// Steps that must succeed (or be skipped) first.
+    #[serde(default)]
+    pub needs: Vec<Name>,
+    #[serde(default)]
+    pub run: Option<Sp<RunAction>>,
+    #[serde(default)]
+    pub shell: Option<Sp<String>>,
+    #[serde(default)]
+    pub assert: Option<Sp<String>>,
+    /// Shown when an `assert` is false.
+    #[serde(default)]
+    pub message: Option<Sp<String>>,
+    #[serde(default)]
+    pub confirm: Option<Sp<String>>,
+    #[serde(default)]
+    pub remove: Option<Sp<RemoveAction>>,
+    /// Renders `true` or `false`; `false` skips the step.
+    #[serde(default)]
+    pub when: Option<Sp<String>>,
+    #[serde(default)]
+    pub env: IndexMap<Name, Sp<String>>,
+    #[serde(default)]
+    pub cwd: Option<Sp<String>>,
+    /// e.g. `90s`, `30m`.
+    #[serde(default)]
+    pub timeout: Option<Sp<String>>,
+    #[serde(default)]
+    pub retries: Option<Sp<u32>>,
+    #[serde(default)]
+    pub retry_delay: Option<Sp<String>>,
+    #[serde(default)]
+    pub continue_on_error: Option<Sp<bool>>,
+    /// A variable name: the step's trimmed stdout, visible to its descendants.
+    #[serde(default)]
+    pub capture: Option<Name>,
+    #[serde(default)]
+    pub tags: Vec<Sp<String>>,
+}
+
+/// `run: STRING` or `run: [ARGV...]`.
+#[derive(Debug, Clone)]
+pub enum RunAction {
+    Line(String),
+    Argv(Vec<Sp<String>>),
+}
+
+impl<'de> Deserialize<'de> for RunAction {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RunAction;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a command line string or a list of argv words")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RunAction, E> {
+                Ok(RunAction::Line(v.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RunAction, A::Error> {
+                let mut words = Vec::new();
+                while let Some(w) = seq.next_element::<Sp<String>>()? {
+                    words.push(w);
+                }
+                if words.is_empty() {
+                    return Err(de::Error::invalid_length(0, &"at least one argv word"));
+                }
+                Ok(RunAction::Argv(words))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for RunAction {
+    fn schema_name() -> Cow<'static, str> {
+        "RunAction".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A program, no shell: a string split into words by POSIX rules, or a list of argv words.",
+            "oneOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1}
+            ]
+        })
+    }
+}
+
+/// `remove: PATH` or `remove: {path: PATH, within: DIR}`.
+#[derive(Debug, Clone)]
+pub struct RemoveAction {
+    pub path: String,
+    pub within: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RemoveAction {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RemoveAction;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a path, or a map with `path` and `within`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RemoveAction, E> {
+                Ok(RemoveAction {
+                    path: v.to_owned(),
+                    within: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RemoveAction, A::Error> {
+                let mut path = None;
+                let mut within = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "path" => path = Some(map.next_value::<String>()?),
+                        "within" => within = Some(map.next_value::<String>()?),
+                        other => return Err(de::Error::unknown_field(other, &["path", "within"])),
+                    }
+                }
+                let path = path.ok_or_else(|| de::Error::missing_field("path"))?;
+                Ok(RemoveAction { path, within })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for RemoveAction {
+    fn schema_name() -> Cow<'static, str> {
+        "RemoveAction".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Recursive delete of an absolute path, optionally confined within a directory.",
+            "oneOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "properties": {"path": {"type": "string"}, "within": {"type": "string"}},
+                    "required": ["path"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}

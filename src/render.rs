@@ -1,0 +1,163 @@
+//! Rendering a compiled step with bound values: the exact argv, script,
+//! paths and environment that will run. `show` and `run` both use this, so
+//! what `show` prints is what runs.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::compile::{CStep, parse_duration};
+use crate::model::RunAction;
+use crate::template::{Escape, Renderer, split_words};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Run(Vec<String>),
+    Shell(String),
+    Assert {
+        condition: bool,
+        message: String,
+    },
+    Confirm(String),
+    Remove {
+        path: String,
+        within: Option<String>,
+    },
+}
+
+impl Action {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Run(_) => "run",
+            Action::Shell(_) => "shell",
+            Action::Assert { .. } => "assert",
+            Action::Confirm(_) => "confirm",
+            Action::Remove { .. } => "remove",
+        }
+    }
+
+    /// One line (or script) describing exactly what runs.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Run(argv) => argv
+                .iter()
+                .map(|w| crate::template::shell_quote(w))
+                .collect::<Vec<_>>()
+                .join(" "),
+            Action::Shell(s) => s.trim_end().to_owned(),
+            Action::Assert { condition, message } => {
+                if *condition {
+                    "true".to_owned()
+                } else {
+                    format!("false: {message}")
+                }
+            }
+            Action::Confirm(m) => m.clone(),
+            Action::Remove { path, within } => match within {
+                Some(w) => format!("{path} (within {w})"),
+                None => path.clone(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedStep {
+    pub id: String,
+    /// `Some(false)`: skipped.
+    pub when: Option<bool>,
+    pub action: Action,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<String>,
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub continue_on_error: bool,
+    pub capture: Option<String>,
+}
+
+/// Renders a step. A template error is returned, never a half-rendered command.
+/// `when` is evaluated first: a skipped step's action is not rendered.
+pub fn render_step(step: &CStep, ctx: &Value, r: &Renderer) -> Result<RenderedStep, String> {
+    let d = &step.decl;
+    let when = match &d.when {
+        Some(w) => Some(
+            r.render_bool(&w.value, ctx)
+                .map_err(|e| format!("when: {e}"))?,
+        ),
+        None => None,
+    };
+    let action = if when == Some(false) {
+        Action::Confirm(String::new())
+    } else if let Some(run) = &d.run {
+        let words = match &run.value {
+            RunAction::Line(l) => split_words(l)?,
+            RunAction::Argv(ws) => ws.iter().map(|w| w.value.clone()).collect(),
+        };
+        Action::Run(
+            words
+                .iter()
+                .map(|w| r.render(w, ctx, Escape::None))
+                .collect::<Result<_, _>>()?,
+        )
+    } else if let Some(s) = &d.shell {
+        Action::Shell(r.render(&s.value, ctx, Escape::Shell)?)
+    } else if let Some(a) = &d.assert {
+        let condition = r.render_bool(&a.value, ctx)?;
+        let message = match &d.message {
+            Some(m) => r.render(&m.value, ctx, Escape::None)?,
+            None => format!("assertion failed: {}", a.value),
+        };
+        Action::Assert { condition, message }
+    } else if let Some(c) = &d.confirm {
+        Action::Confirm(r.render(&c.value, ctx, Escape::None)?)
+    } else if let Some(rm) = &d.remove {
+        Action::Remove {
+            path: r.render(&rm.value.path, ctx, Escape::None)?,
+            within: rm
+                .value
+                .within
+                .as_ref()
+                .map(|w| r.render(w, ctx, Escape::None))
+                .transpose()?,
+        }
+    } else {
+        return Err("step has no action".into());
+    };
+    let env = d
+        .env
+        .iter()
+        .map(|(k, v)| Ok((k.value.clone(), r.render(&v.value, ctx, Escape::None)?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(RenderedStep {
+        id: d.id.value.clone(),
+        when,
+        action,
+        env,
+        cwd: d
+            .cwd
+            .as_ref()
+            .map(|c| r.render(&c.value, ctx, Escape::None))
+            .transpose()?,
+        timeout: d.timeout.as_ref().and_then(|t| parse_duration(&t.value)),
+        retries: d.retries.as_ref().map_or(0, |r| r.value),
+        retry_delay: d
+            .retry_delay
+            .as_ref()
+            .and_then(|t| parse_duration(&t.value))
+            .unwrap_or(Duration::from_secs(0)),
+        continue_on_error: d.continue_on_error.as_ref().is_some_and(|c| c.value),
+        capture: d.capture.as_ref().map(|c| c.value.clone()),
+    })
+}
+
+/// Replaces every secret value in a text by `***`.
+pub fn mask(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets {
+        if !s.is_empty() && out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "***");
+        }
+    }
+    out
+}

@@ -1,0 +1,291 @@
+//! Output of `plan show`, `plan graph` and `plan list`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use crate::bind::Origin;
+use crate::compile::Compiled;
+use crate::prepare::Prepared;
+use crate::render::{mask, render_step};
+use crate::resolve::Catalog;
+use crate::template::Renderer;
+
+/// Placeholder values for captures, which exist only at run time.
+pub fn capture_placeholders(c: &Compiled) -> HashMap<String, String> {
+    c.steps
+        .iter()
+        .filter_map(|s| {
+            s.decl.capture.as_ref().map(|cap| {
+                (
+                    cap.value.clone(),
+                    format!("<stdout of {}>", s.decl.id.value),
+                )
+            })
+        })
+        .collect()
+}
+
+pub fn show(p: &Prepared, renderer: &Renderer) -> Result<String, String> {
+    let c = &p.compiled;
+    let base = c.base();
+    let secrets = p.values.secrets();
+    let mut out = String::new();
+    let _ = writeln!(out, "plan {} ({})", base.name.value, c.files[0].origin);
+    if let Some(d) = &base.description {
+        let _ = writeln!(out, "  {}", d.value.trim());
+    }
+    if !p.selections.is_empty() {
+        let _ = writeln!(out, "\nrelease plans:");
+        for s in &p.selections {
+            let rel = s
+                .plan
+                .plan
+                .release
+                .as_ref()
+                .map_or("", |r| r.value.as_str());
+            let mark = if s.included { "included" } else { "skipped " };
+            let _ = writeln!(
+                out,
+                "  {mark} {} {rel}: {}",
+                s.plan.plan.name.value, s.reason
+            );
+        }
+    }
+    let (vars, facts): (Vec<_>, Vec<_>) = p
+        .values
+        .values
+        .iter()
+        .partition(|(k, _)| c.vars.contains_key(*k));
+    for (title, list) in [("variables", vars), ("facts", facts)] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{title}:");
+        for (k, b) in list {
+            let v = if b.secret {
+                "***".to_owned()
+            } else {
+                b.value.clone()
+            };
+            let origin = match &b.origin {
+                Origin::Probe => {
+                    let f = &c.facts[k.as_str()].decl;
+                    let cmd = match (&f.run, &f.shell) {
+                        (Some(r), _) => match &r.value {
+                            crate::model::RunAction::Line(l) => l.clone(),
+                            crate::model::RunAction::Argv(a) => a
+                                .iter()
+                                .map(|w| w.value.clone())
+                                .collect::<Vec<_>>()
+                                .join(" "),
+                        },
+                        (None, Some(s)) => s.value.trim().to_owned(),
+                        _ => String::new(),
+                    };
+                    format!("probed: {cmd}")
+                }
+                Origin::Default
+                | Origin::Unset
+                | Origin::FactDefault
+                | Origin::Cli
+                | Origin::Env(_)
+                | Origin::VarsFile(_)
+                    if c.facts.contains_key(k.as_str()) =>
+                {
+                    format!("overridden by {}, not probed", b.origin)
+                }
+                o => o.to_string(),
+            };
+            let _ = writeln!(out, "  {k} = {} ({origin})", mask(&v, &secrets));
+        }
+    }
+    let _ = writeln!(out, "\nsteps, in order:");
+    let ctx = p.values.context(
+        &base.name.value,
+        base.release.as_ref().map(|r| r.value.as_str()),
+        "<run id>",
+        &capture_placeholders(c),
+    );
+    for (n, &i) in c.graph.order.iter().enumerate() {
+        let s = &c.steps[i];
+        let r = render_step(s, &ctx, renderer)
+            .map_err(|e| format!("step `{}`: {e}", s.decl.id.value))?;
+        let from = if s.file == 0 {
+            String::new()
+        } else {
+            format!(" (from {})", c.files[s.file].plan.name.value)
+        };
+        let _ = writeln!(
+            out,
+            "{:>3}. {} [{}]{from}",
+            n + 1,
+            r.id,
+            if r.when == Some(false) {
+                "skipped"
+            } else {
+                r.action.kind()
+            }
+        );
+        if let Some(d) = &s.decl.description {
+            let _ = writeln!(out, "       {}", d.value.trim());
+        }
+        let needs: Vec<&str> = s.decl.needs.iter().map(|n| n.value.as_str()).collect();
+        if !needs.is_empty() {
+            let _ = writeln!(out, "       needs: {}", needs.join(", "));
+        }
+        if r.when == Some(false) {
+            let _ = writeln!(out, "       when: false, skipped");
+            continue;
+        }
+        let desc = mask(&r.action.describe(), &secrets);
+        let mut lines = desc.lines();
+        let _ = writeln!(
+            out,
+            "       {}: {}",
+            r.action.kind(),
+            lines.next().unwrap_or("")
+        );
+        for l in lines {
+            let _ = writeln!(out, "         {l}");
+        }
+        for (k, v) in &r.env {
+            let _ = writeln!(out, "       env {k}={}", mask(v, &secrets));
+        }
+        if let Some(cwd) = &r.cwd {
+            let _ = writeln!(out, "       cwd: {}", mask(cwd, &secrets));
+        }
+        let mut extra = Vec::new();
+        if let Some(t) = r.timeout {
+            extra.push(format!("timeout {}s", t.as_secs_f64()));
+        }
+        if r.retries > 0 {
+            extra.push(format!(
+                "retries {} (delay {}s)",
+                r.retries,
+                r.retry_delay.as_secs_f64()
+            ));
+        }
+        if r.continue_on_error {
+            extra.push("continue on error".into());
+        }
+        if let Some(cap) = &r.capture {
+            extra.push(format!("captures `{cap}`"));
+        }
+        if !extra.is_empty() {
+            let _ = writeln!(out, "       {}", extra.join(", "));
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+/// The graph of a compiled plan. Edges go from a need to the step that needs it.
+pub fn graph(c: &Compiled, format: GraphFormat) -> String {
+    let mut out = String::new();
+    let label = |i: usize| {
+        let s = &c.steps[i];
+        if s.file == 0 {
+            s.decl.id.value.clone()
+        } else {
+            format!(
+                "{} ({})",
+                s.decl.id.value,
+                c.files[s.file]
+                    .plan
+                    .release
+                    .as_ref()
+                    .map_or("", |r| r.value.as_str())
+            )
+        }
+    };
+    match format {
+        GraphFormat::Dot => {
+            let _ = writeln!(out, "digraph {:?} {{\n  rankdir=LR;", c.base().name.value);
+            for &i in &c.graph.order {
+                let _ = writeln!(
+                    out,
+                    "  {:?} [label={:?}];",
+                    c.steps[i].decl.id.value,
+                    label(i)
+                );
+            }
+            for &i in &c.graph.order {
+                for n in c.graph.needs(i) {
+                    let _ = writeln!(
+                        out,
+                        "  {:?} -> {:?};",
+                        c.steps[n].decl.id.value, c.steps[i].decl.id.value
+                    );
+                }
+            }
+            out.push_str("}\n");
+        }
+        GraphFormat::Mermaid => {
+            out.push_str("flowchart TD\n");
+            for &i in &c.graph.order {
+                let _ = writeln!(out, "  s{i}[\"{}\"]", label(i).replace('"', "#quot;"));
+            }
+            for &i in &c.graph.order {
+                let mut needs: Vec<usize> = c.graph.needs(i).collect();
+                needs.sort();
+                for n in needs {
+                    let _ = writeln!(out, "  s{n} --> s{i}");
+                }
+            }
+        }
+    }
+    out
+}
+
+pub fn list(catalog: &Catalog) -> String {
+    let mut rows = vec![[
+        "NAME".to_owned(),
+        "RELEASE".into(),
+        "EXTENDS".into(),
+        "SOURCE".into(),
+        "DESCRIPTION".into(),
+    ]];
+    let mut seen = std::collections::HashSet::new();
+    for p in &catalog.plans {
+        if !seen.insert(p.plan.name.value.clone()) {
+            continue;
+        }
+        let opt = |o: &Option<crate::model::Sp<String>>| {
+            o.as_ref().map_or("-".to_owned(), |v| v.value.clone())
+        };
+        rows.push([
+            p.plan.name.value.clone(),
+            opt(&p.plan.release),
+            opt(&p.plan.extends),
+            p.origin.clone(),
+            p.plan.description.as_ref().map_or(String::new(), |d| {
+                d.value.lines().next().unwrap_or("").trim().to_owned()
+            }),
+        ]);
+    }
+    let widths: Vec<usize> = (0..4)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for c in 0..4 {
+            let _ = write!(line, "{:<w$}  ", r[c], w = widths[c]);
+        }
+        line.push_str(&r[4]);
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    for (src, d) in &catalog.broken {
+        let _ = writeln!(
+            out,
+            "warning: {} does not load: {} (line {})",
+            src.name, d.message, d.line
+        );
+    }
+    out
+}

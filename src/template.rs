@@ -1,0 +1,462 @@
+//! Templates: handlebars in strict mode, the word splitter for `run:` lines,
+//! shell quoting for `shell:` scripts, and static analysis of the names a
+//! template uses (so lint needs no values).
+
+use std::collections::BTreeSet;
+
+use handlebars::template::{Parameter, Template, TemplateElement};
+use handlebars::{
+    Context, Handlebars, Helper, HelperResult, JsonRender, Output, RenderContext, RenderError,
+    RenderErrorReason, handlebars_helper,
+};
+use serde_json::Value;
+
+/// Helpers every template may call: handlebars' built-ins plus ours.
+pub const HELPERS: &[&str] = &[
+    "if",
+    "unless",
+    "each",
+    "with",
+    "lookup",
+    "raw",
+    "log",
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "and",
+    "or",
+    "not",
+    "len",
+    "semver_satisfies",
+    "semver_major",
+    "default",
+    "trim",
+];
+
+/// Parses a version leniently: `22`, `22.0` and `v22.0.3` are all accepted.
+pub fn parse_version(v: &str) -> Option<semver::Version> {
+    let v = v.trim().trim_start_matches('v');
+    if let Ok(ver) = semver::Version::parse(v) {
+        return Some(ver);
+    }
+    let core: Vec<&str> = v.split('.').collect();
+    if core.is_empty()
+        || core.len() > 3
+        || core
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    let n = |i: usize| core.get(i).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0);
+    Some(semver::Version::new(n(0), n(1), n(2)))
+}
+
+fn semver_satisfies(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let version = param_str(h, 0, "semver_satisfies")?;
+    let req = param_str(h, 1, "semver_satisfies")?;
+    let req = semver::VersionReq::parse(&req).map_err(|e| {
+        RenderErrorReason::Other(format!(
+            "semver_satisfies: invalid requirement `{req}`: {e}"
+        ))
+    })?;
+    // An empty or unparsable version (e.g. nothing installed) satisfies nothing.
+    let ok = parse_version(&version).is_some_and(|v| req.matches(&v));
+    out.write(if ok { "true" } else { "false" })?;
+    Ok(())
+}
+
+fn semver_major(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let version = param_str(h, 0, "semver_major")?;
+    let v = parse_version(&version).ok_or_else(|| {
+        RenderErrorReason::Other(format!("semver_major: `{version}` is not a version"))
+    })?;
+    out.write(&v.major.to_string())?;
+    Ok(())
+}
+
+fn param_str(h: &Helper, i: usize, helper: &str) -> Result<String, RenderError> {
+    let p = h
+        .param(i)
+        .ok_or_else(|| RenderErrorReason::Other(format!("{helper}: missing argument {}", i + 1)))?;
+    Ok(p.value().render())
+}
+
+handlebars_helper!(default_helper: |v: Value, fallback: Value| {
+    let empty = match &v { Value::Null => true, Value::String(s) => s.is_empty(), _ => false };
+    if empty { fallback } else { v }
+});
+handlebars_helper!(trim_helper: |v: str| v.trim().to_owned());
+
+/// How rendered values are inserted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Escape {
+    /// As is: for argv words, `when`, `assert`, paths, env values.
+    None,
+    /// `{{x}}` single-quoted for `sh`; `{{{x}}}` raw.
+    Shell,
+}
+
+pub struct Renderer {
+    plain: Handlebars<'static>,
+    shell: Handlebars<'static>,
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Renderer {
+    pub fn new() -> Self {
+        let mk = |escape: fn(&str) -> String| {
+            let mut h = Handlebars::new();
+            h.set_strict_mode(true);
+            h.register_escape_fn(escape);
+            h.register_helper("semver_satisfies", Box::new(semver_satisfies));
+            h.register_helper("semver_major", Box::new(semver_major));
+            h.register_helper("default", Box::new(default_helper));
+            h.register_helper("trim", Box::new(trim_helper));
+            h
+        };
+        Renderer {
+            plain: mk(handlebars::no_escape),
+            shell: mk(shell_quote),
+        }
+    }
+
+    pub fn render(&self, template: &str, ctx: &Value, escape: Escape) -> Result<String, String> {
+        if !template.contains("{{") {
+            return Ok(template.to_owned());
+        }
+        let reg = match escape {
+            Escape::None => &self.plain,
+            Escape::Shell => &self.shell,
+        };
+        reg.render_template(template, ctx)
+            .map_err(|e| render_error_message(&e))
+    }
+
+    /// Renders a template that must give `true` or `false`.
+    pub fn render_bool(&self, template: &str, ctx: &Value) -> Result<bool, String> {
+        let s = self.render(template, ctx, Escape::None)?;
+        match s.trim() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(format!(
+                "`{template}` rendered `{other}`, expected `true` or `false`"
+            )),
+        }
+    }
+}
+
+fn render_error_message(e: &RenderError) -> String {
+    match e.reason() {
+        RenderErrorReason::MissingVariable(Some(name)) => format!("undefined variable `{name}`"),
+        RenderErrorReason::MissingVariable(None) => "undefined variable".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Quotes a value for `sh` so it is always exactly one word, whatever it holds.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./:=@%+,-".contains(&b))
+    {
+        return s.to_owned();
+    }
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            q.push_str("'\\''");
+        } else {
+            q.push(c);
+        }
+    }
+    q.push('\'');
+    q
+}
+
+/// Splits a `run:` line into words by POSIX shell rules (quotes, backslashes),
+/// before any rendering, so a value can never add or remove a word.
+/// `{{ ... }}` is kept whole, so a helper call with spaces stays in its word.
+pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = line.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            '{' if line[i..].starts_with("{{") => {
+                let end = line[i..]
+                    .find("}}")
+                    .ok_or_else(|| format!("unclosed `{{{{` at byte {i}"))?;
+                let mut end = i + end + 2;
+                while line[end..].starts_with('}') {
+                    end += 1;
+                }
+                cur.push_str(&line[i..end]);
+                in_word = true;
+                while chars.peek().is_some_and(|(j, _)| *j < end) {
+                    chars.next();
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some((_, '\'')) => break,
+                        Some((_, c)) => cur.push(c),
+                        None => return Err("unclosed single quote".to_owned()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some((_, '"')) => break,
+                        Some((_, '\\')) => match chars.next() {
+                            Some((_, c @ ('$' | '`' | '"' | '\\'))) => cur.push(c),
+                            Some((_, '\n')) => {}
+                            Some((_, c)) => {
+                                cur.push('\\');
+                                cur.push(c);
+                            }
+                            None => return Err("unclosed double quote".to_owned()),
+                        },
+                        Some((_, c)) => cur.push(c),
+                        None => return Err("unclosed double quote".to_owned()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some((_, '\n')) => {}
+                    Some((_, c)) => cur.push(c),
+                    None => return Err("trailing backslash".to_owned()),
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+/// A name a template reads, and which `{{` (0-based, in order) it sits in.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NameUse {
+    pub name: String,
+    pub mustache: usize,
+}
+
+/// A syntax error in a template, and which `{{` it is nearest.
+#[derive(Debug, Clone)]
+pub struct SyntaxError {
+    pub message: String,
+    pub mustache: usize,
+}
+
+/// Byte offsets of each `{{` in a text (a run of braces counts once).
+pub fn mustache_offsets(text: &str) -> Vec<usize> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 1 < b.len() {
+        if b[i] == b'{' && b[i + 1] == b'{' && (i == 0 || b[i - 1] != b'\\') {
+            out.push(i);
+            while i < b.len() && b[i] == b'{' {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Parses a template and lists the top-level names it reads (not helpers,
+/// not names inside `each`/`with`, whose context is not the root).
+pub fn analyze(text: &str) -> Result<Vec<NameUse>, SyntaxError> {
+    if !text.contains("{{") {
+        return Ok(Vec::new());
+    }
+    let tpl = Template::compile(text).map_err(|e| {
+        let offsets = mustache_offsets(text);
+        let at = e.pos().map(|(l, c)| byte_of(text, l, c)).unwrap_or(0);
+        let mustache = offsets.iter().rposition(|&o| o <= at).unwrap_or(0);
+        SyntaxError {
+            message: e.reason().to_string(),
+            mustache,
+        }
+    })?;
+    let mut names = BTreeSet::new();
+    // An explicit stack: templates nest, and nothing here may recurse on user input.
+    let mut stack: Vec<&Template> = vec![&tpl];
+    let mut params: Vec<&Parameter> = Vec::new();
+    while let Some(t) = stack.pop() {
+        for el in &t.elements {
+            match el {
+                TemplateElement::Expression(h)
+                | TemplateElement::HtmlExpression(h)
+                | TemplateElement::HelperBlock(h) => {
+                    let is_block = matches!(el, TemplateElement::HelperBlock(_));
+                    match &h.name {
+                        Parameter::Name(n) if !HELPERS.contains(&n.as_str()) => {
+                            names.insert(n.clone());
+                        }
+                        p @ Parameter::Path(_)
+                            if h.params.is_empty() && h.hash.is_empty() && !is_block =>
+                        {
+                            params.push(p)
+                        }
+                        Parameter::Subexpression(_) => params.push(&h.name),
+                        _ => {}
+                    }
+                    params.extend(h.params.iter());
+                    params.extend(h.hash.values());
+                    let changes_context =
+                        matches!(&h.name, Parameter::Name(n) if n == "each" || n == "with");
+                    if !changes_context {
+                        stack.extend(h.template.iter());
+                    }
+                    stack.extend(h.inverse.iter());
+                }
+                TemplateElement::DecoratorExpression(_)
+                | TemplateElement::DecoratorBlock(_)
+                | TemplateElement::PartialExpression(_)
+                | TemplateElement::PartialBlock(_) => {}
+                _ => {}
+            }
+        }
+        while let Some(p) = params.pop() {
+            match p {
+                Parameter::Path(path) => {
+                    if let handlebars::Path::Relative((segs, _)) = path
+                        && let Some(handlebars::PathSeg::Named(n)) = segs.first()
+                    {
+                        names.insert(n.clone());
+                    }
+                }
+                Parameter::Subexpression(sub) => match sub.element.as_ref() {
+                    TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => {
+                        if let Parameter::Name(n) = &h.name
+                            && !HELPERS.contains(&n.as_str())
+                        {
+                            names.insert(n.clone());
+                        }
+                        if let Parameter::Path(_) = &h.name
+                            && h.params.is_empty()
+                        {
+                            params.push(&h.name);
+                        }
+                        params.extend(h.params.iter());
+                        params.extend(h.hash.values());
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    let offsets = mustache_offsets(text);
+    Ok(names
+        .into_iter()
+        .filter(|n| n != "this")
+        .map(|name| {
+            let mustache = first_mustache_with(text, &offsets, &name);
+            NameUse { name, mustache }
+        })
+        .collect())
+}
+
+fn first_mustache_with(text: &str, offsets: &[usize], name: &str) -> usize {
+    for (i, &o) in offsets.iter().enumerate() {
+        let end = text[o..].find("}}").map_or(text.len(), |e| o + e);
+        let inner = &text[o..end];
+        let mut from = 0;
+        while let Some(k) = inner[from..].find(name) {
+            let s = from + k;
+            let e = s + name.len();
+            let before = inner[..s].chars().last();
+            let after = inner[e..].chars().next();
+            let ident = |c: Option<char>| {
+                c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '"' || c == '\'')
+            };
+            if !ident(before) && before != Some('.') && !ident(after) {
+                return i;
+            }
+            from = e;
+        }
+    }
+    0
+}
+
+fn byte_of(text: &str, line: usize, col: usize) -> usize {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return offset
+                + l.chars()
+                    .take(col.saturating_sub(1))
+                    .map(char::len_utf8)
+                    .sum::<usize>();
+        }
+        offset += l.len();
+    }
+    text.len()
+}
+
+/// Where a `shell:` script wraps a `{{x}}` in quotes, which then double-quotes
+/// (the value is already quoted). Offsets of the `{{`.
+pub fn quoted_templates(script: &str) -> Vec<usize> {
+    let b = script.as_bytes();
+    mustache_offsets(script)
+        .into_iter()
+        .filter(|&o| {
+            if script[o..].starts_with("{{{")
+                || script[o..].starts_with("{{!")
+                || script[o..].starts_with("{{#")
+                || script[o..].starts_with("{{/")
+            {
+                return false;
+            }
+            let Some(close) = script[o..].find("}}") else {
+                return false;
+            };
+            let end = o + close + 2;
+            o > 0 && end < b.len() && matches!(b[o - 1], b'"' | b'\'') && b[end] == b[o - 1]
+        })
+        .collect()
+}
