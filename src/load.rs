@@ -185,11 +185,24 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
                 Some(format!("add `{field}:` here")),
             )
         }
+        YamlError::DuplicateMappingKey { key, .. } => (
+            "yaml-syntax",
+            format!("duplicate key `{}`", key.as_deref().unwrap_or("?")),
+            Some("a key may appear once in a mapping; remove or merge the other one".to_owned()),
+        ),
+        YamlError::InvalidScalar { ty, .. } => (
+            "invalid-value",
+            match *ty {
+                "u32" | "u64" | "usize" => "expected a whole number (0 or more)".to_owned(),
+                "bool" => "expected `true` or `false`".to_owned(),
+                t => format!("expected a value of type {t}"),
+            },
+            None,
+        ),
         YamlError::SerdeInvalidType { .. }
         | YamlError::SerdeInvalidValue { .. }
         | YamlError::SerdeInvalidLength { .. }
         | YamlError::SerdeUnknownVariant { .. }
-        | YamlError::InvalidScalar { .. }
         | YamlError::InvalidBooleanStrict { .. }
         | YamlError::NullIntoString { .. }
         | YamlError::Budget { .. }
@@ -199,6 +212,14 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
             ("invalid-value", strip_location(&inner.to_string()), None)
         }
         _ => ("yaml-syntax", strip_location(&inner.to_string()), None),
+    };
+    let (message, help) = if message.contains("budget breached") || message.contains("recursion limit") {
+        (
+            format!("YAML goes beyond the loader's limits: {message}"),
+            Some("plans need no deep nesting and few aliases; flatten the file or remove the aliases".to_owned()),
+        )
+    } else {
+        (message, help)
     };
     let mut d = Diagnostic::error(code, source, pos, message);
     if let Some(h) = help {
@@ -222,9 +243,13 @@ fn offset_of(source: &SourceFile, line: u32, column: u32) -> usize {
     offset
 }
 
-/// serde-saphyr prefixes messages with "line N column M: "; we print the position ourselves.
+/// serde-saphyr puts "line N column M: " before or " at line N, column M" after
+/// its messages; we print the position ourselves.
 fn strip_location(msg: &str) -> String {
     let msg = msg.strip_prefix("error: ").unwrap_or(msg);
+    let re = regex::Regex::new(r"\s*\(?(?:defined |used )?at line \d+, column \d+\)?").expect("a valid regex");
+    let stripped = re.replace_all(msg, "");
+    let msg = stripped.trim_end_matches(" (used").trim();
     if let Some(rest) = msg.strip_prefix("line ")
         && let Some(i) = rest.find(": ")
         && rest[..i].contains("column")

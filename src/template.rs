@@ -75,20 +75,13 @@ fn semver_satisfies(
     Ok(())
 }
 
-fn semver_major(
-    h: &Helper,
-    _: &Handlebars,
-    _: &Context,
-    _: &mut RenderContext,
-    out: &mut dyn Output,
-) -> HelperResult {
-    let version = param_str(h, 0, "semver_major")?;
-    let v = parse_version(&version).ok_or_else(|| {
-        RenderErrorReason::Other(format!("semver_major: `{version}` is not a version"))
-    })?;
-    out.write(&v.major.to_string())?;
-    Ok(())
-}
+handlebars_helper!(semver_major: |version: str| {
+    // A number, so `gt`/`lt`/`eq` compare majors numerically.
+    match parse_version(version) {
+        Some(v) => Value::from(v.major),
+        None => return Err(RenderErrorReason::Other(format!("semver_major: `{version}` is not a version")).into()),
+    }
+});
 
 fn param_str(h: &Helper, i: usize, helper: &str) -> Result<String, RenderError> {
     let p = h
@@ -438,25 +431,49 @@ fn byte_of(text: &str, line: usize, col: usize) -> usize {
     text.len()
 }
 
-/// Where a `shell:` script wraps a `{{x}}` in quotes, which then double-quotes
-/// (the value is already quoted). Offsets of the `{{`.
+/// Where a `shell:` script puts a `{{x}}` inside quotes: the value is
+/// already shell-quoted, so the quotes would end up in the value. Offsets of
+/// the `{{`. `{{{x}}}` (raw) and block tags are fine inside quotes.
 pub fn quoted_templates(script: &str) -> Vec<usize> {
+    #[derive(PartialEq)]
+    enum Q {
+        None,
+        Single,
+        Double,
+    }
     let b = script.as_bytes();
-    mustache_offsets(script)
-        .into_iter()
-        .filter(|&o| {
-            if script[o..].starts_with("{{{")
-                || script[o..].starts_with("{{!")
-                || script[o..].starts_with("{{#")
-                || script[o..].starts_with("{{/")
-            {
-                return false;
+    let mut out = Vec::new();
+    let mut q = Q::None;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'{' && script[i..].starts_with("{{") {
+            let Some(close) = script[i..].find("}}") else { break };
+            let inner = &script[i + 2..];
+            let expression = !inner.starts_with(['{', '!', '#', '/', '>', '~', '^']) && !inner.starts_with("else");
+            if q != Q::None && expression {
+                out.push(i);
             }
-            let Some(close) = script[o..].find("}}") else {
-                return false;
-            };
-            let end = o + close + 2;
-            o > 0 && end < b.len() && matches!(b[o - 1], b'"' | b'\'') && b[end] == b[o - 1]
-        })
-        .collect()
+            i += close + 2;
+            while i < b.len() && b[i] == b'}' {
+                i += 1;
+            }
+            continue;
+        }
+        match (&q, b[i]) {
+            (Q::None, b'\\') | (Q::Double, b'\\') => i += 1,
+            (Q::None, b'\'') => q = Q::Single,
+            (Q::Single, b'\'') => q = Q::None,
+            (Q::None, b'"') => q = Q::Double,
+            (Q::Double, b'"') => q = Q::None,
+            (Q::None, b'#') if i == 0 || b[i - 1].is_ascii_whitespace() => {
+                // A comment runs to the end of the line.
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
 }
