@@ -19,8 +19,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let root =
-        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let plans = root.join("plans");
     println!("cargo:rerun-if-changed={}", plans.display());
     let mut files = Vec::new();
@@ -30,16 +29,10 @@ fn main() {
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let rel = f.strip_prefix(&root).expect("under the manifest dir");
-        writeln!(
-            code,
-            "    ({:?}, include_str!({:?})),",
-            rel.display().to_string(),
-            f.display().to_string()
-        )
-        .expect("write to string");
+        writeln!(code, "    ({:?}, include_str!({:?})),", rel.display().to_string(), f.display().to_string())
+            .expect("write to string");
     }
     code.push_str("];\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
-        .join("embedded_plans.rs");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded_plans.rs");
     std::fs::write(out, code).expect("write embedded_plans.rs");
 }

@@ -65,41 +65,17 @@ pub enum BindError {
     #[error("invalid --var `{0}`: expected NAME=VALUE")]
     BadVarArg(String),
     #[error("unknown variable `{name}` given by {origin}")]
-    Unknown {
-        name: String,
-        origin: Origin,
-        help: String,
-    },
+    Unknown { name: String, origin: Origin, help: String },
     #[error("cannot read vars file {path}: {message}")]
     VarsFile { path: PathBuf, message: String },
     #[error("variable `{name}` is required ({declared})")]
-    Required {
-        name: String,
-        declared: String,
-        help: String,
-    },
+    Required { name: String, declared: String, help: String },
     #[error("variable `{name}` = `{value}` (from {origin}) is not one of its choices: {choices}")]
-    NotAChoice {
-        name: String,
-        value: String,
-        origin: Origin,
-        choices: String,
-        help: String,
-    },
+    NotAChoice { name: String, value: String, origin: Origin, choices: String, help: String },
     #[error("variable `{name}` = `{value}` (from {origin}) does not match its pattern `{pattern}`")]
-    Pattern {
-        name: String,
-        value: String,
-        origin: Origin,
-        pattern: String,
-        help: String,
-    },
+    Pattern { name: String, value: String, origin: Origin, pattern: String, help: String },
     #[error("fact `{name}` could not be probed: {message}")]
-    Fact {
-        name: String,
-        message: String,
-        help: String,
-    },
+    Fact { name: String, message: String, help: String },
     #[error("cannot select release plans: {message}")]
     Releases { message: String, help: String },
 }
@@ -132,12 +108,8 @@ impl Values {
 
     /// Secret values, longest first (so a secret containing another is masked whole).
     pub fn secrets(&self) -> Vec<String> {
-        let mut s: Vec<String> = self
-            .values
-            .values()
-            .filter(|b| b.secret && !b.value.is_empty())
-            .map(|b| b.value.clone())
-            .collect();
+        let mut s: Vec<String> =
+            self.values.values().filter(|b| b.secret && !b.value.is_empty()).map(|b| b.value.clone()).collect();
         s.sort_by_key(|v| std::cmp::Reverse(v.len()));
         s
     }
@@ -157,14 +129,9 @@ impl Values {
         for (k, v) in captures {
             m.insert(k.clone(), Value::String(v.clone()));
         }
-        let env: serde_json::Map<String, Value> = std::env::vars()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
+        let env: serde_json::Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
         m.insert("env".into(), Value::Object(env));
-        m.insert(
-            "plan".into(),
-            json!({"name": plan_name, "release": release.unwrap_or("")}),
-        );
+        m.insert("plan".into(), json!({"name": plan_name, "release": release.unwrap_or("")}));
         m.insert("run".into(), json!({"id": run_id}));
         Value::Object(m)
     }
@@ -186,9 +153,7 @@ fn given(inputs: &Inputs) -> Result<HashMap<String, (String, Origin)>, BindError
         }
     }
     for arg in &inputs.vars {
-        let (k, v) = arg
-            .split_once('=')
-            .ok_or_else(|| BindError::BadVarArg(arg.clone()))?;
+        let (k, v) = arg.split_once('=').ok_or_else(|| BindError::BadVarArg(arg.clone()))?;
         if k.is_empty() {
             return Err(BindError::BadVarArg(arg.clone()));
         }
@@ -198,10 +163,7 @@ fn given(inputs: &Inputs) -> Result<HashMap<String, (String, Origin)>, BindError
 }
 
 fn read_vars_file(path: &Path) -> Result<Vec<(String, String)>, BindError> {
-    let err = |message: String| BindError::VarsFile {
-        path: path.to_owned(),
-        message,
-    };
+    let err = |message: String| BindError::VarsFile { path: path.to_owned(), message };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     if text.len() > crate::load::MAX_PLAN_BYTES {
         return Err(err("file too large".into()));
@@ -238,21 +200,10 @@ pub fn bind(
         if matches!(origin, Origin::Env(_)) || declared(name) {
             continue;
         }
-        let help = did_you_mean(
-            name,
-            c.vars.keys().chain(c.facts.keys()).map(String::as_str),
-        )
-        .unwrap_or_else(|| {
-            format!(
-                "this plan's variables: {}",
-                c.vars.keys().cloned().collect::<Vec<_>>().join(", ")
-            )
+        let help = did_you_mean(name, c.vars.keys().chain(c.facts.keys()).map(String::as_str)).unwrap_or_else(|| {
+            format!("this plan's variables: {}", c.vars.keys().cloned().collect::<Vec<_>>().join(", "))
         });
-        return Err(BindError::Unknown {
-            name: name.clone(),
-            origin: origin.clone(),
-            help,
-        });
+        return Err(BindError::Unknown { name: name.clone(), origin: origin.clone(), help });
     }
     let mut values = Values::default();
     for (name, v) in &c.vars {
@@ -265,16 +216,10 @@ pub fn bind(
                     let src = c.source(v.file);
                     return Err(BindError::Required {
                         name: name.clone(),
-                        declared: format!(
-                            "declared at {}:{}:{}",
-                            src.name, v.name.pos.line, v.name.pos.column
-                        ),
+                        declared: format!("declared at {}:{}:{}", src.name, v.name.pos.line, v.name.pos.column),
                         help: format!(
                             "pass --var {name}=VALUE (or set PLAN_VAR_{name}){}",
-                            d.description
-                                .as_ref()
-                                .map(|s| format!(": {}", s.value))
-                                .unwrap_or_default()
+                            d.description.as_ref().map(|s| format!(": {}", s.value)).unwrap_or_default()
                         ),
                     });
                 }
@@ -282,11 +227,7 @@ pub fn bind(
             },
         };
         let shown = |v: &str| {
-            if d.is_secret() {
-                "***".to_owned()
-            } else {
-                v.to_owned()
-            }
+            if d.is_secret() { "***".to_owned() } else { v.to_owned() }
         };
         if let Some(choices) = &d.choices
             && origin != Origin::Unset
@@ -312,45 +253,22 @@ pub fn bind(
                 value: shown(&value),
                 origin,
                 pattern: p.value.clone(),
-                help: d
-                    .description
-                    .as_ref()
-                    .map(|s| s.value.clone())
-                    .unwrap_or_else(|| "fix the value".to_owned()),
+                help: d.description.as_ref().map(|s| s.value.clone()).unwrap_or_else(|| "fix the value".to_owned()),
             });
         }
-        values.values.insert(
-            name.clone(),
-            Bound {
-                value,
-                origin,
-                secret: d.is_secret(),
-            },
-        );
+        values.values.insert(name.clone(), Bound { value, origin, secret: d.is_secret() });
     }
     let plan = &c.base().name.value;
     for (name, f) in &c.facts {
         if let Some((value, origin)) = given.remove(name) {
-            values.values.insert(
-                name.clone(),
-                Bound {
-                    value,
-                    origin,
-                    secret: false,
-                },
-            );
+            values.values.insert(name.clone(), Bound { value, origin, secret: false });
             continue;
         }
         if let Some(b) = known.and_then(|k| k.values.get(name)) {
             values.values.insert(name.clone(), b.clone());
             continue;
         }
-        let ctx = values.context(
-            plan,
-            c.base().release.as_ref().map(|r| r.value.as_str()),
-            "",
-            &HashMap::new(),
-        );
+        let ctx = values.context(plan, c.base().release.as_ref().map(|r| r.value.as_str()), "", &HashMap::new());
         let (value, origin) = match probe(&f.decl, &ctx, renderer) {
             Ok(v) => (v, Origin::Probe),
             Err(message) => match &f.decl.default {
@@ -364,14 +282,7 @@ pub fn bind(
                 }
             },
         };
-        values.values.insert(
-            name.clone(),
-            Bound {
-                value,
-                origin,
-                secret: false,
-            },
-        );
+        values.values.insert(name.clone(), Bound { value, origin, secret: false });
     }
     Ok(values)
 }
@@ -384,10 +295,7 @@ fn probe(f: &FactDecl, ctx: &Value, renderer: &Renderer) -> Result<String, Strin
                 RunAction::Line(l) => split_words(l)?,
                 RunAction::Argv(ws) => ws.iter().map(|w| w.value.clone()).collect(),
             };
-            let words = words
-                .iter()
-                .map(|w| renderer.render(w, ctx, Escape::None))
-                .collect::<Result<Vec<_>, _>>()?;
+            let words = words.iter().map(|w| renderer.render(w, ctx, Escape::None)).collect::<Result<Vec<_>, _>>()?;
             let (prog, args) = words.split_first().ok_or("empty command")?;
             let mut cmd = Command::new(prog);
             cmd.args(args);
@@ -401,19 +309,10 @@ fn probe(f: &FactDecl, ctx: &Value, renderer: &Renderer) -> Result<String, Strin
         }
         (None, None) => return Err("no command".into()),
     };
-    let timeout = f
-        .timeout
-        .as_ref()
-        .and_then(|t| parse_duration(&t.value))
-        .unwrap_or(FACT_TIMEOUT);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    let timeout = f.timeout.as_ref().and_then(|t| parse_duration(&t.value)).unwrap_or(FACT_TIMEOUT);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     let display = format!("{cmd:?}");
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {display}: {e}"))?;
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start {display}: {e}"))?;
     let mut out = child.stdout.take().ok_or("no stdout")?;
     let mut err = child.stderr.take().ok_or("no stderr")?;
     let reader = std::thread::spawn(move || {
@@ -445,25 +344,15 @@ fn probe(f: &FactDecl, ctx: &Value, renderer: &Renderer) -> Result<String, Strin
         let last = stderr.lines().last().unwrap_or("").trim();
         return Err(format!(
             "{display} failed ({status}){}",
-            if last.is_empty() {
-                String::new()
-            } else {
-                format!(": {last}")
-            }
+            if last.is_empty() { String::new() } else { format!(": {last}") }
         ));
     }
     match &f.pattern {
         Some(p) => {
             let re = regex::Regex::new(&p.value).map_err(|e| e.to_string())?;
-            let caps = re
-                .captures(&stdout)
-                .ok_or_else(|| format!("output of {display} does not match `{}`", p.value))?;
-            Ok(caps
-                .get(1)
-                .or_else(|| caps.get(0))
-                .map_or("", |m| m.as_str())
-                .trim()
-                .to_owned())
+            let caps =
+                re.captures(&stdout).ok_or_else(|| format!("output of {display} does not match `{}`", p.value))?;
+            Ok(caps.get(1).or_else(|| caps.get(0)).map_or("", |m| m.as_str()).trim().to_owned())
         }
         None => Ok(stdout.trim().to_owned()),
     }
@@ -478,11 +367,7 @@ pub struct Selection {
 }
 
 /// Picks the release plans whose `release` lies in `(from, to]` of the base plan's `releases`.
-pub fn select_releases(
-    c: &Compiled,
-    values: &Values,
-    renderer: &Renderer,
-) -> Result<Vec<Selection>, BindError> {
+pub fn select_releases(c: &Compiled, values: &Values, renderer: &Renderer) -> Result<Vec<Selection>, BindError> {
     let releases = &c.files[1..];
     let Some(window) = &c.base().releases else {
         return Ok(releases
@@ -495,11 +380,7 @@ pub fn select_releases(
             .collect());
     };
     let ctx = values.context(&c.base().name.value, None, "", &HashMap::new());
-    let render = |t: &str| {
-        renderer
-            .render(t, &ctx, Escape::None)
-            .map(|s| s.trim().to_owned())
-    };
+    let render = |t: &str| renderer.render(t, &ctx, Escape::None).map(|s| s.trim().to_owned());
     let err = |message: String| BindError::Releases {
         message,
         help: "check the values of the variables `releases:` uses".into(),
@@ -509,41 +390,22 @@ pub fn select_releases(
     let from_v = if from.is_empty() {
         None
     } else {
-        Some(
-            parse_version(&from)
-                .ok_or_else(|| err(format!("`from` rendered `{from}`, not a version")))?,
-        )
+        Some(parse_version(&from).ok_or_else(|| err(format!("`from` rendered `{from}`, not a version")))?)
     };
-    let to_v =
-        parse_version(&to).ok_or_else(|| err(format!("`to` rendered `{to}`, not a version")))?;
-    let shown_from = if from.is_empty() {
-        "nothing installed".to_owned()
-    } else {
-        from.clone()
-    };
+    let to_v = parse_version(&to).ok_or_else(|| err(format!("`to` rendered `{to}`, not a version")))?;
+    let shown_from = if from.is_empty() { "nothing installed".to_owned() } else { from.clone() };
     Ok(releases
         .iter()
         .map(|p| {
-            let rel = p
-                .plan
-                .release
-                .as_ref()
-                .map(|r| r.value.clone())
-                .unwrap_or_default();
+            let rel = p.plan.release.as_ref().map(|r| r.value.clone()).unwrap_or_default();
             let v = parse_version(&rel);
-            let included = v
-                .as_ref()
-                .is_some_and(|v| from_v.as_ref().is_none_or(|f| v > f) && v <= &to_v);
+            let included = v.as_ref().is_some_and(|v| from_v.as_ref().is_none_or(|f| v > f) && v <= &to_v);
             let reason = if included {
                 format!("{rel} is in ({shown_from}, {to}]")
             } else {
                 format!("{rel} is not in ({shown_from}, {to}]")
             };
-            Selection {
-                plan: p.clone(),
-                included,
-                reason,
-            }
+            Selection { plan: p.clone(), included, reason }
         })
         .collect())
 }

@@ -7,11 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::show::GraphFormat;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "plan",
-    version,
-    about = "Run upgrade procedures written as declarative YAML plans"
-)]
+#[command(name = "plan", version, about = "Run upgrade procedures written as declarative YAML plans")]
 pub struct Cli {
     /// More diagnostics on stderr (repeat for more); RUST_LOG also works.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

@@ -66,9 +66,7 @@ impl Compiled {
     }
     /// The step whose `capture` is this name.
     pub fn capturing_step(&self, name: &str) -> Option<usize> {
-        self.steps
-            .iter()
-            .position(|s| s.decl.capture.as_ref().is_some_and(|c| c.value == name))
+        self.steps.iter().position(|s| s.decl.capture.as_ref().is_some_and(|c| c.value == name))
     }
 }
 
@@ -110,16 +108,7 @@ pub fn step_templates(decl: &StepDecl) -> Vec<TemplateRef<'_>> {
     if let Some(s) = &decl.shell {
         out.push(t(s, Escape::Shell));
     }
-    for s in [
-        &decl.assert,
-        &decl.message,
-        &decl.confirm,
-        &decl.when,
-        &decl.cwd,
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for s in [&decl.assert, &decl.message, &decl.confirm, &decl.when, &decl.cwd].into_iter().flatten() {
         out.push(t(s, Escape::None));
     }
     if let Some(r) = &decl.remove {
@@ -131,12 +120,7 @@ pub fn step_templates(decl: &StepDecl) -> Vec<TemplateRef<'_>> {
         });
         if let Some(w) = &r.value.within {
             let base = template::mustache_offsets(&r.value.path).len();
-            out.push(TemplateRef {
-                text: Cow::Borrowed(w),
-                pos: r.pos,
-                mustache_base: base,
-                escape: Escape::None,
-            });
+            out.push(TemplateRef { text: Cow::Borrowed(w), pos: r.pos, mustache_base: base, escape: Escape::None });
         }
     }
     out.extend(decl.env.values().map(|v| t(v, Escape::None)));
@@ -156,20 +140,14 @@ pub fn mustache_pos(source: &SourceFile, pos: Pos, n: usize) -> Pos {
 }
 
 fn t(s: &Sp<String>, escape: Escape) -> TemplateRef<'_> {
-    TemplateRef {
-        text: Cow::Borrowed(&s.value),
-        pos: s.pos,
-        mustache_base: 0,
-        escape,
-    }
+    TemplateRef { text: Cow::Borrowed(&s.value), pos: s.pos, mustache_base: 0, escape }
 }
 
 fn valid_id(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 fn valid_var_name(s: &str) -> bool {
@@ -182,9 +160,7 @@ fn valid_var_name(s: &str) -> bool {
 /// `90s`, `30m`, `2h`, `500ms`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num.parse().ok()?;
     let secs = match unit.trim() {
@@ -214,14 +190,7 @@ pub fn compile(base: &LoadedPlan, releases: &[LoadedPlan]) -> Compiled {
         check_file(f, fi == 0, &mut diags);
     }
     merge(&mut c, &mut diags);
-    let nodes: Vec<Node> = c
-        .steps
-        .iter()
-        .map(|s| Node {
-            decl: &s.decl,
-            file: &c.files[s.file].source,
-        })
-        .collect();
+    let nodes: Vec<Node> = c.steps.iter().map(|s| Node { decl: &s.decl, file: &c.files[s.file].source }).collect();
     let g = graph::build(&nodes, &mut diags);
     drop(nodes);
     c.graph = g;
@@ -242,45 +211,28 @@ fn check_file(f: &LoadedPlan, is_base: bool, diags: &mut Vec<Diagnostic>) {
                 p.api_version.pos,
                 format!("unsupported apiVersion `{}`", p.api_version.value),
             )
-            .with_help(format!(
-                "this version of plan reads `apiVersion: {API_VERSION}`"
-            )),
+            .with_help(format!("this version of plan reads `apiVersion: {API_VERSION}`")),
         );
     }
     if !valid_id(&p.name.value) {
         diags.push(
-            Diagnostic::error(
-                "invalid-value",
-                src,
-                p.name.pos,
-                format!("invalid plan name `{}`", p.name.value),
-            )
-            .with_help("plan names match [a-z0-9][a-z0-9-]*"),
+            Diagnostic::error("invalid-value", src, p.name.pos, format!("invalid plan name `{}`", p.name.value))
+                .with_help("plan names match [a-z0-9][a-z0-9-]*"),
         );
     }
     if let Some(r) = &p.release
         && semver::Version::parse(&r.value).is_err()
     {
         diags.push(
-            Diagnostic::error(
-                "invalid-value",
-                src,
-                r.pos,
-                format!("release `{}` is not a semantic version", r.value),
-            )
-            .with_help("write it as MAJOR.MINOR.PATCH, e.g. `2.5.0`"),
+            Diagnostic::error("invalid-value", src, r.pos, format!("release `{}` is not a semantic version", r.value))
+                .with_help("write it as MAJOR.MINOR.PATCH, e.g. `2.5.0`"),
         );
     }
     if p.extends.is_some() {
         if !is_base && p.release.is_none() {
             diags.push(
-                Diagnostic::error(
-                    "missing-field",
-                    src,
-                    p.name.pos,
-                    "a plan that `extends` another needs a `release`",
-                )
-                .with_help("add `release: X.Y.Z`: it decides when this plan applies"),
+                Diagnostic::error("missing-field", src, p.name.pos, "a plan that `extends` another needs a `release`")
+                    .with_help("add `release: X.Y.Z`: it decides when this plan applies"),
             );
         }
         if let Some(r) = &p.releases {
@@ -303,13 +255,8 @@ fn check_file(f: &LoadedPlan, is_base: bool, diags: &mut Vec<Diagnostic>) {
         check_name(src, name, "fact", diags);
         match (&fact.run, &fact.shell) {
             (None, None) => diags.push(
-                Diagnostic::error(
-                    "no-action",
-                    src,
-                    name.pos,
-                    format!("fact `{}` has no `run` or `shell`", name.value),
-                )
-                .with_help("add `run: COMMAND` that prints the value"),
+                Diagnostic::error("no-action", src, name.pos, format!("fact `{}` has no `run` or `shell`", name.value))
+                    .with_help("add `run: COMMAND` that prints the value"),
             ),
             (Some(_), Some(s)) => diags.push(
                 Diagnostic::error(
@@ -337,13 +284,8 @@ fn check_file(f: &LoadedPlan, is_base: bool, diags: &mut Vec<Diagnostic>) {
 fn check_name(src: &SourceFile, name: &Name, what: &str, diags: &mut Vec<Diagnostic>) {
     if !valid_var_name(&name.value) {
         diags.push(
-            Diagnostic::error(
-                "invalid-value",
-                src,
-                name.pos,
-                format!("invalid {what} name `{}`", name.value),
-            )
-            .with_help("names match [A-Za-z_][A-Za-z0-9_]*"),
+            Diagnostic::error("invalid-value", src, name.pos, format!("invalid {what} name `{}`", name.value))
+                .with_help("names match [A-Za-z_][A-Za-z0-9_]*"),
         );
     } else if BUILTIN_NAMES.contains(&name.value.as_str()) {
         diags.push(
@@ -351,39 +293,22 @@ fn check_name(src: &SourceFile, name: &Name, what: &str, diags: &mut Vec<Diagnos
                 "invalid-value",
                 src,
                 name.pos,
-                format!(
-                    "`{}` is reserved for the built-in `{}.*` names",
-                    name.value, name.value
-                ),
+                format!("`{}` is reserved for the built-in `{}.*` names", name.value, name.value),
             )
             .with_help("choose another name"),
         );
     }
 }
 
-fn check_regex(
-    src: &SourceFile,
-    pat: &Sp<String>,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<regex::Regex> {
+fn check_regex(src: &SourceFile, pat: &Sp<String>, diags: &mut Vec<Diagnostic>) -> Option<regex::Regex> {
     match regex::Regex::new(&pat.value) {
         Ok(r) => Some(r),
         Err(e) => {
             let msg = e.to_string();
-            let last = msg
-                .lines()
-                .last()
-                .unwrap_or("invalid regex")
-                .trim()
-                .to_owned();
+            let last = msg.lines().last().unwrap_or("invalid regex").trim().to_owned();
             diags.push(
-                Diagnostic::error(
-                    "invalid-value",
-                    src,
-                    pat.pos,
-                    format!("invalid pattern: {last}"),
-                )
-                .with_help("patterns are Rust regular expressions (the `regex` crate's syntax)"),
+                Diagnostic::error("invalid-value", src, pat.pos, format!("invalid pattern: {last}"))
+                    .with_help("patterns are Rust regular expressions (the `regex` crate's syntax)"),
             );
             None
         }
@@ -393,13 +318,8 @@ fn check_regex(
 fn check_duration(src: &SourceFile, d: &Sp<String>, diags: &mut Vec<Diagnostic>) {
     if parse_duration(&d.value).is_none() {
         diags.push(
-            Diagnostic::error(
-                "invalid-value",
-                src,
-                d.pos,
-                format!("invalid duration `{}`", d.value),
-            )
-            .with_help("write a number with a unit: `500ms`, `90s`, `30m`, `2h`"),
+            Diagnostic::error("invalid-value", src, d.pos, format!("invalid duration `{}`", d.value))
+                .with_help("write a number with a unit: `500ms`, `90s`, `30m`, `2h`"),
         );
     }
 }
@@ -414,28 +334,11 @@ fn check_var(src: &SourceFile, name: &Name, v: &VarDecl, diags: &mut Vec<Diagnos
             "invalid-choice",
             src,
             default.pos,
-            format!(
-                "default `{}` of `{}` is not one of its choices",
-                default.value, name.value
-            ),
+            format!("default `{}` of `{}` is not one of its choices", default.value, name.value),
         );
-        d = d.with_help(
-            did_you_mean(
-                &default.value,
-                choices.value.iter().map(|c| c.value.as_str()),
-            )
-            .unwrap_or_else(|| {
-                format!(
-                    "choices: {}",
-                    choices
-                        .value
-                        .iter()
-                        .map(|c| c.value.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            }),
-        );
+        d = d.with_help(did_you_mean(&default.value, choices.value.iter().map(|c| c.value.as_str())).unwrap_or_else(
+            || format!("choices: {}", choices.value.iter().map(|c| c.value.as_str()).collect::<Vec<_>>().join(", ")),
+        ));
         diags.push(d);
     }
     if let Some(re) = re
@@ -446,10 +349,7 @@ fn check_var(src: &SourceFile, name: &Name, v: &VarDecl, diags: &mut Vec<Diagnos
                 "invalid-value",
                 src,
                 default.pos,
-                format!(
-                    "default `{}` of `{}` does not match its pattern",
-                    default.value, name.value
-                ),
+                format!("default `{}` of `{}` does not match its pattern", default.value, name.value),
             )
             .with_help(format!("pattern: {}", re.as_str())),
         );
@@ -458,21 +358,15 @@ fn check_var(src: &SourceFile, name: &Name, v: &VarDecl, diags: &mut Vec<Diagnos
 
 /// A var's pattern must match the whole value (anchors are implied).
 pub fn full_match(re: &regex::Regex, value: &str) -> bool {
-    re.find(value)
-        .is_some_and(|m| m.start() == 0 && m.end() == value.len())
+    re.find(value).is_some_and(|m| m.start() == 0 && m.end() == value.len())
         || regex::Regex::new(&format!("^(?:{})$", re.as_str())).is_ok_and(|r| r.is_match(value))
 }
 
 fn check_step(src: &SourceFile, s: &StepDecl, diags: &mut Vec<Diagnostic>) {
     if !valid_id(&s.id.value) {
         diags.push(
-            Diagnostic::error(
-                "invalid-value",
-                src,
-                s.id.pos,
-                format!("invalid step id `{}`", s.id.value),
-            )
-            .with_help("step ids match [a-z0-9][a-z0-9-]*"),
+            Diagnostic::error("invalid-value", src, s.id.pos, format!("invalid step id `{}`", s.id.value))
+                .with_help("step ids match [a-z0-9][a-z0-9-]*"),
         );
     }
     let actions: Vec<(&str, Pos)> = [
@@ -487,13 +381,8 @@ fn check_step(src: &SourceFile, s: &StepDecl, diags: &mut Vec<Diagnostic>) {
     .collect();
     match actions.len() {
         0 => diags.push(
-            Diagnostic::error(
-                "no-action",
-                src,
-                s.id.pos,
-                format!("step `{}` has no action", s.id.value),
-            )
-            .with_help("give it exactly one of `run`, `shell`, `assert`, `confirm`, `remove`"),
+            Diagnostic::error("no-action", src, s.id.pos, format!("step `{}` has no action", s.id.value))
+                .with_help("give it exactly one of `run`, `shell`, `assert`, `confirm`, `remove`"),
         ),
         1 => {}
         _ => diags.push(
@@ -505,11 +394,7 @@ fn check_step(src: &SourceFile, s: &StepDecl, diags: &mut Vec<Diagnostic>) {
                     "step `{}` has {} actions: {}",
                     s.id.value,
                     actions.len(),
-                    actions
-                        .iter()
-                        .map(|a| format!("`{}`", a.0))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    actions.iter().map(|a| format!("`{}`", a.0)).collect::<Vec<_>>().join(", ")
                 ),
             )
             .with_help("a step does one thing: split it into steps joined by `needs`"),
@@ -517,13 +402,8 @@ fn check_step(src: &SourceFile, s: &StepDecl, diags: &mut Vec<Diagnostic>) {
     }
     if let (Some(m), None) = (&s.message, &s.assert) {
         diags.push(
-            Diagnostic::error(
-                "invalid-value",
-                src,
-                m.pos,
-                "`message` is only used by an `assert` step",
-            )
-            .with_help("remove `message`, or make this an `assert` step"),
+            Diagnostic::error("invalid-value", src, m.pos, "`message` is only used by an `assert` step")
+                .with_help("remove `message`, or make this an `assert` step"),
         );
     }
     if let Some(run) = &s.run
@@ -531,18 +411,12 @@ fn check_step(src: &SourceFile, s: &StepDecl, diags: &mut Vec<Diagnostic>) {
     {
         match template::split_words(line) {
             Ok(w) if w.is_empty() => diags.push(
-                Diagnostic::error("invalid-value", src, run.pos, "`run` is empty")
-                    .with_help("give the program to run"),
+                Diagnostic::error("invalid-value", src, run.pos, "`run` is empty").with_help("give the program to run"),
             ),
             Ok(_) => {}
             Err(e) => diags.push(
-                Diagnostic::error(
-                    "invalid-value",
-                    src,
-                    run.pos,
-                    format!("cannot split `run` into words: {e}"),
-                )
-                .with_help("close the quote, or use `run: [argv, words]`"),
+                Diagnostic::error("invalid-value", src, run.pos, format!("cannot split `run` into words: {e}"))
+                    .with_help("close the quote, or use `run: [argv, words]`"),
             ),
         }
     }
@@ -553,13 +427,8 @@ fn check_step(src: &SourceFile, s: &StepDecl, diags: &mut Vec<Diagnostic>) {
         && !valid_var_name(&c.value)
     {
         diags.push(
-            Diagnostic::error(
-                "invalid-value",
-                src,
-                c.pos,
-                format!("invalid capture name `{}`", c.value),
-            )
-            .with_help("names match [A-Za-z_][A-Za-z0-9_]*"),
+            Diagnostic::error("invalid-value", src, c.pos, format!("invalid capture name `{}`", c.value))
+                .with_help("names match [A-Za-z_][A-Za-z0-9_]*"),
         );
     }
     for k in s.env.keys() {
@@ -605,49 +474,27 @@ fn merge(c: &mut Compiled, diags: &mut Vec<Diagnostic>) {
         let plan = c.files[fi].plan.clone();
         for (name, v) in &plan.vars {
             if !clash(c, fi, name, diags) {
-                c.vars.insert(
-                    name.value.clone(),
-                    CVar {
-                        file: fi,
-                        name: name.clone(),
-                        decl: v.clone(),
-                    },
-                );
+                c.vars.insert(name.value.clone(), CVar { file: fi, name: name.clone(), decl: v.clone() });
             }
         }
         for (name, f) in &plan.facts {
             if !clash(c, fi, name, diags) {
-                c.facts.insert(
-                    name.value.clone(),
-                    CFact {
-                        file: fi,
-                        name: name.clone(),
-                        decl: f.clone(),
-                    },
-                );
+                c.facts.insert(name.value.clone(), CFact { file: fi, name: name.clone(), decl: f.clone() });
             }
         }
         for s in &plan.steps {
             if let Some(cap) = &s.capture {
                 clash(c, fi, cap, diags);
             }
-            c.steps.push(CStep {
-                file: fi,
-                decl: s.clone(),
-            });
+            c.steps.push(CStep { file: fi, decl: s.clone() });
         }
     }
 }
 
 fn check_templates(c: &Compiled, diags: &mut Vec<Diagnostic>) {
     let mut used: HashSet<String> = HashSet::new();
-    let global: Vec<&str> = c
-        .vars
-        .keys()
-        .chain(c.facts.keys())
-        .map(String::as_str)
-        .chain(BUILTIN_NAMES.iter().copied())
-        .collect();
+    let global: Vec<&str> =
+        c.vars.keys().chain(c.facts.keys()).map(String::as_str).chain(BUILTIN_NAMES.iter().copied()).collect();
     let captures: HashMap<&str, usize> = c
         .steps
         .iter()
@@ -667,9 +514,7 @@ fn check_templates(c: &Compiled, diags: &mut Vec<Diagnostic>) {
                     mustache_pos(src, t.pos, t.mustache_base + e.mustache),
                     format!("template syntax: {}", e.message),
                 )
-                .with_help(
-                    "templates are handlebars: `{{name}}`, `{{#if x}}...{{/if}}`, `{{eq a b}}`",
-                ),
+                .with_help("templates are handlebars: `{{name}}`, `{{#if x}}...{{/if}}`, `{{eq a b}}`"),
             ),
             Ok(names) => {
                 for u in names {
@@ -691,7 +536,10 @@ fn check_templates(c: &Compiled, diags: &mut Vec<Diagnostic>) {
                                         "capture-not-ancestor",
                                         src,
                                         pos,
-                                        format!("`{}` is captured by step `{capturer}`, which step `{}` does not depend on", u.name, c.steps[s].decl.id.value),
+                                        format!(
+                                            "`{}` is captured by step `{capturer}`, which step `{}` does not depend on",
+                                            u.name, c.steps[s].decl.id.value
+                                        ),
                                     )
                                     .with_help(format!("add `{capturer}` to this step's `needs`")),
                                 );
@@ -700,22 +548,10 @@ fn check_templates(c: &Compiled, diags: &mut Vec<Diagnostic>) {
                             None => {}
                         }
                     }
-                    let mut d = Diagnostic::error(
-                        "undefined-variable",
-                        src,
-                        pos,
-                        format!("undefined variable `{}`", u.name),
-                    );
-                    let help = did_you_mean(
-                        &u.name,
-                        global.iter().copied().chain(captures.keys().copied()),
-                    )
-                    .unwrap_or_else(|| {
-                        format!(
-                            "declare it under `vars:`, or pass it with --var {}=VALUE",
-                            u.name
-                        )
-                    });
+                    let mut d =
+                        Diagnostic::error("undefined-variable", src, pos, format!("undefined variable `{}`", u.name));
+                    let help = did_you_mean(&u.name, global.iter().copied().chain(captures.keys().copied()))
+                        .unwrap_or_else(|| format!("declare it under `vars:`, or pass it with --var {}=VALUE", u.name));
                     d = d.with_help(help);
                     diags.push(d);
                 }
@@ -729,10 +565,7 @@ fn check_templates(c: &Compiled, diags: &mut Vec<Diagnostic>) {
         }
         if let Some(sh) = &s.decl.shell {
             for o in template::quoted_templates(&sh.value) {
-                let n = template::mustache_offsets(&sh.value)
-                    .iter()
-                    .position(|&m| m == o)
-                    .unwrap_or(0);
+                let n = template::mustache_offsets(&sh.value).iter().position(|&m| m == o).unwrap_or(0);
                 diags.push(
                     Diagnostic::warning("quoted-template", src, mustache_pos(src, sh.pos, n), "quoted `{{...}}` in a shell script")
                         .with_help("`{{x}}` is already shell-quoted; drop the surrounding quotes, or use `{{{x}}}` for the raw value inside quotes"),
@@ -745,12 +578,7 @@ fn check_templates(c: &Compiled, diags: &mut Vec<Diagnostic>) {
         for s in [&r.from, &r.to] {
             check(
                 base_src,
-                &TemplateRef {
-                    text: Cow::Borrowed(&s.value),
-                    pos: s.pos,
-                    mustache_base: 0,
-                    escape: Escape::None,
-                },
+                &TemplateRef { text: Cow::Borrowed(&s.value), pos: s.pos, mustache_base: 0, escape: Escape::None },
                 None,
                 true,
                 diags,
@@ -762,12 +590,7 @@ fn check_templates(c: &Compiled, diags: &mut Vec<Diagnostic>) {
         if let Some(sh) = &f.decl.shell {
             check(
                 src,
-                &TemplateRef {
-                    text: Cow::Borrowed(&sh.value),
-                    pos: sh.pos,
-                    mustache_base: 0,
-                    escape: Escape::Shell,
-                },
+                &TemplateRef { text: Cow::Borrowed(&sh.value), pos: sh.pos, mustache_base: 0, escape: Escape::Shell },
                 None,
                 false,
                 diags,
@@ -777,12 +600,7 @@ fn check_templates(c: &Compiled, diags: &mut Vec<Diagnostic>) {
             match &run.value {
                 RunAction::Line(l) => check(
                     src,
-                    &TemplateRef {
-                        text: Cow::Borrowed(l),
-                        pos: run.pos,
-                        mustache_base: 0,
-                        escape: Escape::None,
-                    },
+                    &TemplateRef { text: Cow::Borrowed(l), pos: run.pos, mustache_base: 0, escape: Escape::None },
                     None,
                     false,
                     diags,
@@ -829,31 +647,18 @@ fn check_redundant_needs(c: &Compiled, diags: &mut Vec<Diagnostic>) {
         if s.decl.needs.len() < 2 || c.graph.index.get(&s.decl.id.value) != Some(&i) {
             continue;
         }
-        let direct: Vec<(usize, &Name)> = s
-            .decl
-            .needs
-            .iter()
-            .filter_map(|n| c.graph.index.get(&n.value).map(|&j| (j, n)))
-            .collect();
+        let direct: Vec<(usize, &Name)> =
+            s.decl.needs.iter().filter_map(|n| c.graph.index.get(&n.value).map(|&j| (j, n))).collect();
         for &(j, need) in &direct {
-            if let Some(&(via, _)) = direct
-                .iter()
-                .find(|&&(k, _)| k != j && c.graph.depends_on(k, j))
-            {
+            if let Some(&(via, _)) = direct.iter().find(|&&(k, _)| k != j && c.graph.depends_on(k, j)) {
                 diags.push(
                     Diagnostic::warning(
                         "redundant-dependency",
                         c.source(s.file),
                         need.pos,
-                        format!(
-                            "`{}` is already needed through `{}`",
-                            need.value, c.steps[via].decl.id.value
-                        ),
+                        format!("`{}` is already needed through `{}`", need.value, c.steps[via].decl.id.value),
                     )
-                    .with_help(format!(
-                        "remove `{}` from the needs of `{}`",
-                        need.value, s.decl.id.value
-                    )),
+                    .with_help(format!("remove `{}` from the needs of `{}`", need.value, s.decl.id.value)),
                 );
             }
         }

@@ -28,11 +28,7 @@ impl SourceFile {
         let text: Arc<str> = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        SourceFile {
-            name,
-            text,
-            line_starts,
-        }
+        SourceFile { name, text, line_starts }
     }
 
     /// The 1-based line and (character) column of a byte offset.
@@ -40,22 +36,14 @@ impl SourceFile {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
-        let col = self
-            .text
-            .get(start..offset)
-            .map_or(offset - start, |s| s.chars().count());
+        let col = self.text.get(start..offset).map_or(offset - start, |s| s.chars().count());
         (line as u32 + 1, col as u32 + 1)
     }
 
     /// A position for a byte range of this file.
     pub fn pos(&self, offset: usize, len: usize) -> Pos {
         let (line, column) = self.line_col(offset);
-        Pos {
-            line,
-            column,
-            offset,
-            len,
-        }
+        Pos { line, column, offset, len }
     }
 }
 
@@ -78,31 +66,15 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(
-        code: &'static str,
-        file: &SourceFile,
-        pos: Pos,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn error(code: &'static str, file: &SourceFile, pos: Pos, message: impl Into<String>) -> Self {
         Self::new(Severity::Error, code, file, pos, message)
     }
 
-    pub fn warning(
-        code: &'static str,
-        file: &SourceFile,
-        pos: Pos,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn warning(code: &'static str, file: &SourceFile, pos: Pos, message: impl Into<String>) -> Self {
         Self::new(Severity::Warning, code, file, pos, message)
     }
 
-    fn new(
-        severity: Severity,
-        code: &'static str,
-        file: &SourceFile,
-        pos: Pos,
-        message: impl Into<String>,
-    ) -> Self {
+    fn new(severity: Severity, code: &'static str, file: &SourceFile, pos: Pos, message: impl Into<String>) -> Self {
         Diagnostic {
             severity,
             code,
@@ -118,12 +90,7 @@ impl Diagnostic {
     }
 
     /// A diagnostic about a whole file or a value that has no position.
-    pub fn file_level(
-        severity: Severity,
-        code: &'static str,
-        file: &str,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn file_level(severity: Severity, code: &'static str, file: &str, message: impl Into<String>) -> Self {
         Diagnostic {
             severity,
             code,
@@ -154,10 +121,7 @@ impl Diagnostic {
 }
 
 /// "did you mean `x`?" for the closest candidate by edit distance.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
@@ -190,10 +154,7 @@ impl miette::Diagnostic for Rendered<'_> {
         })
     }
     fn help<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
-        self.diag
-            .help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+        self.diag.help.as_ref().map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
@@ -201,10 +162,7 @@ impl miette::Diagnostic for Rendered<'_> {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         self.source.as_ref()?;
         let span = SourceSpan::new(self.diag.offset.into(), self.diag.len.max(1));
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
-            self.diag.label.clone(),
-            span,
-        ))))
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(self.diag.label.clone(), span))))
     }
 }
 
@@ -212,8 +170,7 @@ impl miette::Diagnostic for Rendered<'_> {
 /// the source line and a caret, then the help. No colours, so output is
 /// stable in tests and logs.
 pub fn render_human(diags: &[Diagnostic], sources: &[Arc<SourceFile>]) -> String {
-    let handler =
-        GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
+    let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
     let mut out = String::new();
     for d in diags {
         let source = sources
@@ -223,16 +180,7 @@ pub fn render_human(diags: &[Diagnostic], sources: &[Arc<SourceFile>]) -> String
         let has_source = source.is_some();
         let r = Rendered { diag: d, source };
         if !has_source {
-            let _ = writeln!(
-                out,
-                "{}:{}:{}: {}[{}]: {}",
-                d.file,
-                d.line,
-                d.column,
-                sev(d),
-                d.code,
-                d.message
-            );
+            let _ = writeln!(out, "{}:{}:{}: {}[{}]: {}", d.file, d.line, d.column, sev(d), d.code, d.message);
             if let Some(h) = &d.help {
                 let _ = writeln!(out, "  help: {h}");
             }

@@ -37,16 +37,12 @@ impl Graph {
 
     /// Indices of the steps a step directly needs.
     pub fn needs(&self, step: usize) -> impl Iterator<Item = usize> + '_ {
-        self.dag
-            .neighbors_directed(NodeIndex::new(step), Direction::Incoming)
-            .map(|n| n.index())
+        self.dag.neighbors_directed(NodeIndex::new(step), Direction::Incoming).map(|n| n.index())
     }
 
     /// Indices of the steps that directly need a step.
     pub fn dependents(&self, step: usize) -> impl Iterator<Item = usize> + '_ {
-        self.dag
-            .neighbors_directed(NodeIndex::new(step), Direction::Outgoing)
-            .map(|n| n.index())
+        self.dag.neighbors_directed(NodeIndex::new(step), Direction::Outgoing).map(|n| n.index())
     }
 
     /// Whether `ancestor` is reached from `step` by following needs (excluding the edge `skip_direct`).
@@ -88,16 +84,11 @@ pub fn build(nodes: &[Node], diags: &mut Vec<Diagnostic>) -> Graph {
         if let Some(&first) = g.index.get(&id.value) {
             let f = &nodes[first];
             diags.push(
-                Diagnostic::error(
-                    "duplicate-step",
-                    n.file,
-                    id.pos,
-                    format!("duplicate step id `{}`", id.value),
-                )
-                .with_help(format!(
-                    "`{}` is already defined at {}:{}:{}; rename one of them",
-                    id.value, f.file.name, f.decl.id.pos.line, f.decl.id.pos.column
-                )),
+                Diagnostic::error("duplicate-step", n.file, id.pos, format!("duplicate step id `{}`", id.value))
+                    .with_help(format!(
+                        "`{}` is already defined at {}:{}:{}; rename one of them",
+                        id.value, f.file.name, f.decl.id.pos.line, f.decl.id.pos.column
+                    )),
             );
         } else {
             g.index.insert(id.value.clone(), i);
@@ -118,10 +109,7 @@ pub fn build(nodes: &[Node], diags: &mut Vec<Diagnostic>) -> Graph {
                         "unknown-dependency",
                         n.file,
                         need.pos,
-                        format!(
-                            "step `{}` needs `{}`, which is not a step of this plan",
-                            n.decl.id.value, need.value
-                        ),
+                        format!("step `{}` needs `{}`, which is not a step of this plan", n.decl.id.value, need.value),
                     );
                     if let Some(h) = did_you_mean(&need.value, g.index.keys().map(String::as_str)) {
                         d = d.with_help(h);
@@ -138,12 +126,7 @@ pub fn build(nodes: &[Node], diags: &mut Vec<Diagnostic>) -> Graph {
     g
 }
 
-fn report_cycles(
-    g: &mut Graph,
-    nodes: &[Node],
-    edge_pos: &HashMap<(usize, usize), Pos>,
-    diags: &mut Vec<Diagnostic>,
-) {
+fn report_cycles(g: &mut Graph, nodes: &[Node], edge_pos: &HashMap<(usize, usize), Pos>, diags: &mut Vec<Diagnostic>) {
     let mut in_scc = vec![usize::MAX; g.dag.node_count()];
     let sccs = petgraph::algo::kosaraju_scc(&g.dag);
     let mut cycles = Vec::new();
@@ -187,16 +170,10 @@ fn report_cycles(
             path.push(cur);
         }
         path.reverse(); // start, ..., last; each needs the next; last needs start
-        let mut names: Vec<&str> = path
-            .iter()
-            .map(|&i| nodes[i].decl.id.value.as_str())
-            .collect();
+        let mut names: Vec<&str> = path.iter().map(|&i| nodes[i].decl.id.value.as_str()).collect();
         names.push(nodes[start].decl.id.value.as_str());
         let first_need = if path.len() > 1 { path[1] } else { start };
-        let pos = edge_pos
-            .get(&(first_need, start))
-            .copied()
-            .unwrap_or(nodes[start].decl.id.pos);
+        let pos = edge_pos.get(&(first_need, start)).copied().unwrap_or(nodes[start].decl.id.pos);
         diags.push(
             Diagnostic::error(
                 "dependency-cycle",
@@ -211,16 +188,10 @@ fn report_cycles(
 
 /// Kahn's algorithm; among ready steps the one declared first goes first, so order is stable.
 fn topo_order(dag: &DiGraph<usize, ()>) -> Vec<usize> {
-    let mut indeg: Vec<usize> = dag
-        .node_indices()
-        .map(|n| dag.neighbors_directed(n, Direction::Incoming).count())
-        .collect();
-    let mut ready: BinaryHeap<Reverse<usize>> = indeg
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| **d == 0)
-        .map(|(i, _)| Reverse(i))
-        .collect();
+    let mut indeg: Vec<usize> =
+        dag.node_indices().map(|n| dag.neighbors_directed(n, Direction::Incoming).count()).collect();
+    let mut ready: BinaryHeap<Reverse<usize>> =
+        indeg.iter().enumerate().filter(|(_, d)| **d == 0).map(|(i, _)| Reverse(i)).collect();
     let mut order = Vec::with_capacity(indeg.len());
     while let Some(Reverse(i)) = ready.pop() {
         order.push(i);

@@ -27,16 +27,10 @@ pub struct JsonReport<'a> {
 
 impl Report {
     pub fn errors(&self) -> usize {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .count()
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count()
     }
     pub fn warnings(&self) -> usize {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Warning)
-            .count()
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count()
     }
     pub fn json(&self) -> String {
         serde_json::to_string(&JsonReport {
@@ -105,10 +99,7 @@ pub fn lint(paths: &[PathBuf], plans_dirs: &[PathBuf]) -> Result<Report, Missing
     let in_set: HashSet<&str> = first.keys().copied().collect();
     let catalog = Catalog::discover(plans_dirs);
     let lookup = |name: &str| -> Option<LoadedPlan> {
-        first
-            .get(name)
-            .map(|p| (*p).clone())
-            .or_else(|| catalog.find(name).cloned())
+        first.get(name).map(|p| (*p).clone()).or_else(|| catalog.find(name).cloned())
     };
     let releases_of = |base: &str| -> Vec<LoadedPlan> {
         let mut seen = HashSet::new();
@@ -133,22 +124,13 @@ pub fn lint(paths: &[PathBuf], plans_dirs: &[PathBuf]) -> Result<Report, Missing
     for p in &plans {
         match &p.plan.extends {
             None => {
-                if first
-                    .get(p.plan.name.value.as_str())
-                    .is_some_and(|f| Arc::ptr_eq(&f.source, &p.source))
-                {
-                    keep(
-                        compile(p, &releases_of(&p.plan.name.value)),
-                        None,
-                        &mut diags,
-                    );
+                if first.get(p.plan.name.value.as_str()).is_some_and(|f| Arc::ptr_eq(&f.source, &p.source)) {
+                    keep(compile(p, &releases_of(&p.plan.name.value)), None, &mut diags);
                 }
             }
             Some(base) => {
                 if in_set.contains(base.value.as_str())
-                    && first
-                        .get(base.value.as_str())
-                        .is_some_and(|b| b.plan.extends.is_none())
+                    && first.get(base.value.as_str()).is_some_and(|b| b.plan.extends.is_none())
                 {
                     continue; // compiled with its base above
                 }
@@ -170,23 +152,17 @@ pub fn lint(paths: &[PathBuf], plans_dirs: &[PathBuf]) -> Result<Report, Missing
                                     "`{}` is itself a release plan; `extends` must name a base plan",
                                     base.value
                                 ),
-                                None => format!(
-                                    "`extends` names `{}`, which is not on the plan path",
-                                    base.value
-                                ),
+                                None => format!("`extends` names `{}`, which is not on the plan path", base.value),
                             },
                         );
-                        let names: Vec<&str> =
-                            in_set.iter().copied().chain(catalog.names()).collect();
-                        d = d.with_help(did_you_mean(&base.value, names).unwrap_or_else(|| "lint it together with its base plan, or add the base's folder with --plans-dir".into()));
+                        let names: Vec<&str> = in_set.iter().copied().chain(catalog.names()).collect();
+                        d = d.with_help(did_you_mean(&base.value, names).unwrap_or_else(|| {
+                            "lint it together with its base plan, or add the base's folder with --plans-dir".into()
+                        }));
                         diags.push(d);
                         let alone = compile(p, &[]);
-                        let ignore = [
-                            "unknown-dependency",
-                            "undefined-variable",
-                            "capture-not-ancestor",
-                            "unused-variable",
-                        ];
+                        let ignore =
+                            ["unknown-dependency", "undefined-variable", "capture-not-ancestor", "unused-variable"];
                         keep(
                             crate::compile::Compiled {
                                 diagnostics: alone
@@ -207,9 +183,5 @@ pub fn lint(paths: &[PathBuf], plans_dirs: &[PathBuf]) -> Result<Report, Missing
     let mut seen = HashSet::new();
     diags.retain(|d| seen.insert((d.file.clone(), d.line, d.column, d.code, d.message.clone())));
     diags.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-    Ok(Report {
-        diagnostics: diags,
-        sources,
-        files,
-    })
+    Ok(Report { diagnostics: diags, sources, files })
 }

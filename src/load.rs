@@ -42,17 +42,10 @@ pub fn load_path(path: &Path) -> Loaded {
         Ok(bytes) => load_bytes(name.clone(), name, &bytes),
         Err(e) => {
             let source = Arc::new(SourceFile::new(name.clone(), ""));
-            let d = Diagnostic::file_level(
-                Severity::Error,
-                "yaml-syntax",
-                &name,
-                format!("cannot read plan file: {e}"),
-            )
-            .with_help("check the path and its permissions");
-            Loaded {
-                source,
-                result: Err(d),
-            }
+            let d =
+                Diagnostic::file_level(Severity::Error, "yaml-syntax", &name, format!("cannot read plan file: {e}"))
+                    .with_help("check the path and its permissions");
+            Loaded { source, result: Err(d) }
         }
     }
 }
@@ -66,10 +59,7 @@ fn too_large(name: String, len: usize) -> Loaded {
         format!("plan file is {len} bytes; plans are limited to {MAX_PLAN_BYTES} bytes"),
     )
     .with_help("split the plan, or check that this is the file you meant");
-    Loaded {
-        source,
-        result: Err(d),
-    }
+    Loaded { source, result: Err(d) }
 }
 
 pub fn load_bytes(name: String, origin: String, bytes: &[u8]) -> Loaded {
@@ -84,24 +74,14 @@ pub fn load_bytes(name: String, origin: String, bytes: &[u8]) -> Loaded {
                 Severity::Error,
                 "yaml-syntax",
                 &name,
-                format!(
-                    "plan file is not UTF-8 (invalid byte at offset {})",
-                    e.valid_up_to()
-                ),
+                format!("plan file is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
             )
             .with_help("save the file as UTF-8");
-            return Loaded {
-                source,
-                result: Err(d),
-            };
+            return Loaded { source, result: Err(d) };
         }
     };
     let source = Arc::new(SourceFile::new(name, text));
-    let result = parse(&source).map(|plan| LoadedPlan {
-        source: source.clone(),
-        plan,
-        origin,
-    });
+    let result = parse(&source).map(|plan| LoadedPlan { source: source.clone(), plan, origin });
     Loaded { source, result }
 }
 
@@ -119,18 +99,11 @@ fn options() -> Options {
 
 fn parse(source: &SourceFile) -> Result<PlanFile, Diagnostic> {
     if source.text.trim().is_empty() {
-        return Err(Diagnostic::file_level(
-            Severity::Error,
-            "missing-field",
-            &source.name,
-            "plan file is empty",
-        )
-        .with_help("a plan needs at least `apiVersion: plan/v1` and `name:`"));
+        return Err(Diagnostic::file_level(Severity::Error, "missing-field", &source.name, "plan file is empty")
+            .with_help("a plan needs at least `apiVersion: plan/v1` and `name:`"));
     }
     // catch_unwind: a loader bug must surface as a diagnostic, never abort a lint of many files.
-    let parsed = std::panic::catch_unwind(|| {
-        serde_saphyr::from_str_with_options::<PlanFile>(&source.text, options())
-    });
+    let parsed = std::panic::catch_unwind(|| serde_saphyr::from_str_with_options::<PlanFile>(&source.text, options()));
     match parsed {
         Ok(Ok(plan)) => Ok(plan),
         Ok(Err(e)) => Err(yaml_error(source, &e)),
@@ -149,23 +122,10 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
         .location()
         .map(Pos::from)
         .filter(|p| p.line > 0)
-        .map(|p| {
-            if p.offset == 0 && p.line > 1 {
-                source.pos(offset_of(source, p.line, p.column), p.len)
-            } else {
-                p
-            }
-        })
-        .unwrap_or(Pos {
-            line: 1,
-            column: 1,
-            offset: 0,
-            len: 0,
-        });
+        .map(|p| if p.offset == 0 && p.line > 1 { source.pos(offset_of(source, p.line, p.column), p.len) } else { p })
+        .unwrap_or(Pos { line: 1, column: 1, offset: 0, len: 0 });
     let (code, message, help) = match inner {
-        YamlError::SerdeUnknownField {
-            field, expected, ..
-        } => (
+        YamlError::SerdeUnknownField { field, expected, .. } => (
             "unknown-field",
             format!("unknown field `{field}`"),
             Some(
@@ -174,16 +134,8 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
             ),
         ),
         YamlError::SerdeMissingField { field, .. } => {
-            let field = if *field == "api_version" {
-                "apiVersion"
-            } else {
-                field
-            };
-            (
-                "missing-field",
-                format!("missing field `{field}`"),
-                Some(format!("add `{field}:` here")),
-            )
+            let field = if *field == "api_version" { "apiVersion" } else { field };
+            ("missing-field", format!("missing field `{field}`"), Some(format!("add `{field}:` here")))
         }
         YamlError::DuplicateMappingKey { key, .. } => (
             "yaml-syntax",
@@ -232,11 +184,7 @@ fn offset_of(source: &SourceFile, line: u32, column: u32) -> usize {
     let mut offset = 0;
     for (i, l) in source.text.split_inclusive('\n').enumerate() {
         if i + 1 == line as usize {
-            return offset
-                + l.chars()
-                    .take(column.saturating_sub(1) as usize)
-                    .map(char::len_utf8)
-                    .sum::<usize>();
+            return offset + l.chars().take(column.saturating_sub(1) as usize).map(char::len_utf8).sum::<usize>();
         }
         offset += l.len();
     }

@@ -13,10 +13,7 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_INVALID: u8 = 2;
 
 fn inputs(v: &VarArgs) -> Inputs {
-    Inputs {
-        vars: v.vars.clone(),
-        vars_files: v.vars_files.clone(),
-    }
+    Inputs { vars: v.vars.clone(), vars_files: v.vars_files.clone() }
 }
 
 fn main() -> ExitCode {
@@ -28,9 +25,7 @@ fn main() -> ExitCode {
         _ => "trace",
     };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()))
         .with_writer(std::io::stderr)
         .init();
     match run(cli) {
@@ -53,12 +48,7 @@ fn out(s: &str) -> anyhow::Result<()> {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let renderer = Renderer::new();
     match cli.command {
-        Command::Lint {
-            paths,
-            format,
-            deny_warnings,
-            path,
-        } => {
+        Command::Lint { paths, format, deny_warnings, path } => {
             let report = match plan::lint::lint(&paths, &path.plans_dirs) {
                 Ok(r) => r,
                 Err(e) => {
@@ -84,38 +74,30 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(if failed { EXIT_FAILED } else { 0 })
         }
         Command::List { path } => {
-            out(&plan::show::list(&plan::resolve::Catalog::discover(
-                &path.plans_dirs,
-            )))?;
+            out(&plan::show::list(&plan::resolve::Catalog::discover(&path.plans_dirs)))?;
             Ok(0)
         }
-        Command::Show {
-            plan: arg,
-            vars,
-            path,
-        } => match plan::prepare::prepare(&arg, &path.plans_dirs, &inputs(&vars), &renderer) {
-            Ok(p) => match plan::show::show(&p, &renderer) {
-                Ok(s) => {
-                    out(&s)?;
-                    Ok(0)
-                }
-                Err(e) => {
-                    eprintln!(
-                        "error: {e}\n  help: every template must render before anything runs; check the values given"
-                    );
+        Command::Show { plan: arg, vars, path } => {
+            match plan::prepare::prepare(&arg, &path.plans_dirs, &inputs(&vars), &renderer) {
+                Ok(p) => match plan::show::show(&p, &renderer) {
+                    Ok(s) => {
+                        out(&s)?;
+                        Ok(0)
+                    }
+                    Err(e) => {
+                        eprintln!(
+                            "error: {e}\n  help: every template must render before anything runs; check the values given"
+                        );
+                        Ok(EXIT_INVALID)
+                    }
+                },
+                Err(f) => {
+                    eprint!("{}", f.render());
                     Ok(EXIT_INVALID)
                 }
-            },
-            Err(f) => {
-                eprint!("{}", f.render());
-                Ok(EXIT_INVALID)
             }
-        },
-        Command::Graph {
-            plan: arg,
-            format,
-            path,
-        } => match plan::prepare::load(&arg, &path.plans_dirs) {
+        }
+        Command::Graph { plan: arg, format, path } => match plan::prepare::load(&arg, &path.plans_dirs) {
             Ok((_, _, all)) => {
                 out(&plan::show::graph(&all, format))?;
                 Ok(0)

@@ -68,10 +68,7 @@ impl<T> std::ops::Deref for Sp<T> {
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sp<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = serde_saphyr::Spanned::<T>::deserialize(d)?;
-        Ok(Sp {
-            value: s.value,
-            pos: s.referenced.into(),
-        })
+        Ok(Sp { value: s.value, pos: s.referenced.into() })
     }
 }
 
@@ -298,10 +295,7 @@ impl<'de> Deserialize<'de> for RemoveAction {
                 f.write_str("a path, or a map with `path` and `within`")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RemoveAction, E> {
-                Ok(RemoveAction {
-                    path: v.to_owned(),
-                    within: None,
-                })
+                Ok(RemoveAction { path: v.to_owned(), within: None })
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RemoveAction, A::Error> {
                 let mut path = None;

@@ -45,7 +45,9 @@ impl Failure {
                 )
             }
             Failure::Resolve(ResolveError::NotFound { help, .. }) => {
-                let help = help.clone().unwrap_or_else(|| "`plan list` shows the plans on the plan path; pass a file path or add --plans-dir".into());
+                let help = help.clone().unwrap_or_else(|| {
+                    "`plan list` shows the plans on the plan path; pass a file path or add --plans-dir".into()
+                });
                 format!("error: {self}\n  help: {help}\n")
             }
             Failure::Bind(b) => match b.help() {
@@ -58,61 +60,33 @@ impl Failure {
 }
 
 /// Loads PLAN and all release plans that extend it; compiles and checks them.
-pub fn load(
-    arg: &str,
-    plans_dirs: &[PathBuf],
-) -> Result<(LoadedPlan, Vec<LoadedPlan>, Compiled), Failure> {
+pub fn load(arg: &str, plans_dirs: &[PathBuf]) -> Result<(LoadedPlan, Vec<LoadedPlan>, Compiled), Failure> {
     let catalog = Catalog::discover(plans_dirs);
     let base = resolve_arg(arg, &catalog)?;
     if let Some(b) = &base.plan.extends {
-        return Err(Failure::ReleasePlan {
-            name: base.plan.name.value.clone(),
-            base: b.value.clone(),
-        });
+        return Err(Failure::ReleasePlan { name: base.plan.name.value.clone(), base: b.value.clone() });
     }
     let mut releases = catalog.release_plans(&base.plan.name.value);
     releases.retain(|r| r.source.name != base.source.name);
     let all = compile(&base, &releases);
     if all.has_errors() {
         let sources = all.sources();
-        let errors: Vec<Diagnostic> = all
-            .diagnostics
-            .into_iter()
-            .filter(Diagnostic::is_error)
-            .collect();
+        let errors: Vec<Diagnostic> = all.diagnostics.into_iter().filter(Diagnostic::is_error).collect();
         return Err(Failure::Invalid(errors, sources));
     }
     Ok((base, releases, all))
 }
 
-pub fn prepare(
-    arg: &str,
-    plans_dirs: &[PathBuf],
-    inputs: &Inputs,
-    renderer: &Renderer,
-) -> Result<Prepared, Failure> {
+pub fn prepare(arg: &str, plans_dirs: &[PathBuf], inputs: &Inputs, renderer: &Renderer) -> Result<Prepared, Failure> {
     let (base, _, all) = load(arg, plans_dirs)?;
     let declared = |n: &str| all.vars.contains_key(n) || all.facts.contains_key(n);
     // The window is rendered from the base plan's own values; release plans'
     // vars are bound (and required) only once they are included.
     let base_values = bind(&compile(&base, &[]), inputs, renderer, None, &declared)?;
     let selections = select_releases(&all, &base_values, renderer)?;
-    let included: Vec<LoadedPlan> = selections
-        .iter()
-        .filter(|s| s.included)
-        .map(|s| s.plan.clone())
-        .collect();
+    let included: Vec<LoadedPlan> = selections.iter().filter(|s| s.included).map(|s| s.plan.clone()).collect();
     let compiled = compile(&base, &included);
     let values = bind(&compiled, inputs, renderer, Some(&base_values), &declared)?;
-    let warnings = all
-        .diagnostics
-        .into_iter()
-        .filter(|d| !d.is_error())
-        .collect();
-    Ok(Prepared {
-        compiled,
-        values,
-        selections,
-        warnings,
-    })
+    let warnings = all.diagnostics.into_iter().filter(|d| !d.is_error()).collect();
+    Ok(Prepared { compiled, values, selections, warnings })
 }

@@ -14,15 +14,9 @@ use crate::template::{Escape, Renderer, split_words};
 pub enum Action {
     Run(Vec<String>),
     Shell(String),
-    Assert {
-        condition: bool,
-        message: String,
-    },
+    Assert { condition: bool, message: String },
     Confirm(String),
-    Remove {
-        path: String,
-        within: Option<String>,
-    },
+    Remove { path: String, within: Option<String> },
 }
 
 impl Action {
@@ -39,11 +33,7 @@ impl Action {
     /// One line (or script) describing exactly what runs.
     pub fn describe(&self) -> String {
         match self {
-            Action::Run(argv) => argv
-                .iter()
-                .map(|w| crate::template::shell_quote(w))
-                .collect::<Vec<_>>()
-                .join(" "),
+            Action::Run(argv) => argv.iter().map(|w| crate::template::shell_quote(w)).collect::<Vec<_>>().join(" "),
             Action::Shell(s) => s.trim_end().to_owned(),
             Action::Assert { condition, message } => {
                 if *condition {
@@ -81,10 +71,7 @@ pub struct RenderedStep {
 pub fn render_step(step: &CStep, ctx: &Value, r: &Renderer) -> Result<RenderedStep, String> {
     let d = &step.decl;
     let when = match &d.when {
-        Some(w) => Some(
-            r.render_bool(&w.value, ctx)
-                .map_err(|e| format!("when: {e}"))?,
-        ),
+        Some(w) => Some(r.render_bool(&w.value, ctx).map_err(|e| format!("when: {e}"))?),
         None => None,
     };
     let action = if when == Some(false) {
@@ -94,12 +81,7 @@ pub fn render_step(step: &CStep, ctx: &Value, r: &Renderer) -> Result<RenderedSt
             RunAction::Line(l) => split_words(l)?,
             RunAction::Argv(ws) => ws.iter().map(|w| w.value.clone()).collect(),
         };
-        Action::Run(
-            words
-                .iter()
-                .map(|w| r.render(w, ctx, Escape::None))
-                .collect::<Result<_, _>>()?,
-        )
+        Action::Run(words.iter().map(|w| r.render(w, ctx, Escape::None)).collect::<Result<_, _>>()?)
     } else if let Some(s) = &d.shell {
         Action::Shell(r.render(&s.value, ctx, Escape::Shell)?)
     } else if let Some(a) = &d.assert {
@@ -114,12 +96,7 @@ pub fn render_step(step: &CStep, ctx: &Value, r: &Renderer) -> Result<RenderedSt
     } else if let Some(rm) = &d.remove {
         Action::Remove {
             path: r.render(&rm.value.path, ctx, Escape::None)?,
-            within: rm
-                .value
-                .within
-                .as_ref()
-                .map(|w| r.render(w, ctx, Escape::None))
-                .transpose()?,
+            within: rm.value.within.as_ref().map(|w| r.render(w, ctx, Escape::None)).transpose()?,
         }
     } else {
         return Err("step has no action".into());
@@ -134,18 +111,10 @@ pub fn render_step(step: &CStep, ctx: &Value, r: &Renderer) -> Result<RenderedSt
         when,
         action,
         env,
-        cwd: d
-            .cwd
-            .as_ref()
-            .map(|c| r.render(&c.value, ctx, Escape::None))
-            .transpose()?,
+        cwd: d.cwd.as_ref().map(|c| r.render(&c.value, ctx, Escape::None)).transpose()?,
         timeout: d.timeout.as_ref().and_then(|t| parse_duration(&t.value)),
         retries: d.retries.as_ref().map_or(0, |r| r.value),
-        retry_delay: d
-            .retry_delay
-            .as_ref()
-            .and_then(|t| parse_duration(&t.value))
-            .unwrap_or(Duration::from_secs(0)),
+        retry_delay: d.retry_delay.as_ref().and_then(|t| parse_duration(&t.value)).unwrap_or(Duration::from_secs(0)),
         continue_on_error: d.continue_on_error.as_ref().is_some_and(|c| c.value),
         capture: d.capture.as_ref().map(|c| c.value.clone()),
     })

@@ -51,13 +51,7 @@ pub fn search_dirs(plans_dirs: &[PathBuf]) -> Vec<PathBuf> {
 pub fn embedded() -> Vec<Loaded> {
     EMBEDDED_PLANS
         .iter()
-        .map(|(path, text)| {
-            load_bytes(
-                format!("embedded:{path}"),
-                format!("embedded:{path}"),
-                text.as_bytes(),
-            )
-        })
+        .map(|(path, text)| load_bytes(format!("embedded:{path}"), format!("embedded:{path}"), text.as_bytes()))
         .collect()
 }
 
@@ -107,8 +101,7 @@ pub fn sort_by_release(plans: &mut [LoadedPlan]) {
     plans.sort_by(|a, b| {
         let va = a.plan.release.as_ref().and_then(|r| parse_version(r));
         let vb = b.plan.release.as_ref().and_then(|r| parse_version(r));
-        va.cmp(&vb)
-            .then_with(|| a.plan.name.value.cmp(&b.plan.name.value))
+        va.cmp(&vb).then_with(|| a.plan.name.value.cmp(&b.plan.name.value))
     });
 }
 
@@ -118,17 +111,12 @@ pub fn resolve_arg(arg: &str, catalog: &Catalog) -> Result<LoadedPlan, ResolveEr
     let looks_like_path = arg.contains('/') || arg.ends_with(".yaml") || arg.ends_with(".yml");
     if path.is_file() || looks_like_path {
         let l = load_path(path);
-        return l
-            .result
-            .map_err(|d| ResolveError::Invalid(l.source, Box::new(d)));
+        return l.result.map_err(|d| ResolveError::Invalid(l.source, Box::new(d)));
     }
-    catalog
-        .find(arg)
-        .cloned()
-        .ok_or_else(|| ResolveError::NotFound {
-            name: arg.to_owned(),
-            help: crate::diagnostic::did_you_mean(arg, catalog.names()),
-        })
+    catalog.find(arg).cloned().ok_or_else(|| ResolveError::NotFound {
+        name: arg.to_owned(),
+        help: crate::diagnostic::did_you_mean(arg, catalog.names()),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -15,12 +15,7 @@ pub fn capture_placeholders(c: &Compiled) -> HashMap<String, String> {
     c.steps
         .iter()
         .filter_map(|s| {
-            s.decl.capture.as_ref().map(|cap| {
-                (
-                    cap.value.clone(),
-                    format!("<stdout of {}>", s.decl.id.value),
-                )
-            })
+            s.decl.capture.as_ref().map(|cap| (cap.value.clone(), format!("<stdout of {}>", s.decl.id.value)))
         })
         .collect()
 }
@@ -37,47 +32,28 @@ pub fn show(p: &Prepared, renderer: &Renderer) -> Result<String, String> {
     if !p.selections.is_empty() {
         let _ = writeln!(out, "\nrelease plans:");
         for s in &p.selections {
-            let rel = s
-                .plan
-                .plan
-                .release
-                .as_ref()
-                .map_or("", |r| r.value.as_str());
+            let rel = s.plan.plan.release.as_ref().map_or("", |r| r.value.as_str());
             let mark = if s.included { "included" } else { "skipped " };
-            let _ = writeln!(
-                out,
-                "  {mark} {} {rel}: {}",
-                s.plan.plan.name.value, s.reason
-            );
+            let _ = writeln!(out, "  {mark} {} {rel}: {}", s.plan.plan.name.value, s.reason);
         }
     }
-    let (vars, facts): (Vec<_>, Vec<_>) = p
-        .values
-        .values
-        .iter()
-        .partition(|(k, _)| c.vars.contains_key(*k));
+    let (vars, facts): (Vec<_>, Vec<_>) = p.values.values.iter().partition(|(k, _)| c.vars.contains_key(*k));
     for (title, list) in [("variables", vars), ("facts", facts)] {
         if list.is_empty() {
             continue;
         }
         let _ = writeln!(out, "\n{title}:");
         for (k, b) in list {
-            let v = if b.secret {
-                "***".to_owned()
-            } else {
-                b.value.clone()
-            };
+            let v = if b.secret { "***".to_owned() } else { b.value.clone() };
             let origin = match &b.origin {
                 Origin::Probe => {
                     let f = &c.facts[k.as_str()].decl;
                     let cmd = match (&f.run, &f.shell) {
                         (Some(r), _) => match &r.value {
                             crate::model::RunAction::Line(l) => l.clone(),
-                            crate::model::RunAction::Argv(a) => a
-                                .iter()
-                                .map(|w| w.value.clone())
-                                .collect::<Vec<_>>()
-                                .join(" "),
+                            crate::model::RunAction::Argv(a) => {
+                                a.iter().map(|w| w.value.clone()).collect::<Vec<_>>().join(" ")
+                            }
                         },
                         (None, Some(s)) => s.value.trim().to_owned(),
                         _ => String::new(),
@@ -108,23 +84,14 @@ pub fn show(p: &Prepared, renderer: &Renderer) -> Result<String, String> {
     );
     for (n, &i) in c.graph.order.iter().enumerate() {
         let s = &c.steps[i];
-        let r = render_step(s, &ctx, renderer)
-            .map_err(|e| format!("step `{}`: {e}", s.decl.id.value))?;
-        let from = if s.file == 0 {
-            String::new()
-        } else {
-            format!(" (from {})", c.files[s.file].plan.name.value)
-        };
+        let r = render_step(s, &ctx, renderer).map_err(|e| format!("step `{}`: {e}", s.decl.id.value))?;
+        let from = if s.file == 0 { String::new() } else { format!(" (from {})", c.files[s.file].plan.name.value) };
         let _ = writeln!(
             out,
             "{:>3}. {} [{}]{from}",
             n + 1,
             r.id,
-            if r.when == Some(false) {
-                "skipped"
-            } else {
-                r.action.kind()
-            }
+            if r.when == Some(false) { "skipped" } else { r.action.kind() }
         );
         if let Some(d) = &s.decl.description {
             let _ = writeln!(out, "       {}", d.value.trim());
@@ -139,12 +106,7 @@ pub fn show(p: &Prepared, renderer: &Renderer) -> Result<String, String> {
         }
         let desc = mask(&r.action.describe(), &secrets);
         let mut lines = desc.lines();
-        let _ = writeln!(
-            out,
-            "       {}: {}",
-            r.action.kind(),
-            lines.next().unwrap_or("")
-        );
+        let _ = writeln!(out, "       {}: {}", r.action.kind(), lines.next().unwrap_or(""));
         for l in lines {
             let _ = writeln!(out, "         {l}");
         }
@@ -159,11 +121,7 @@ pub fn show(p: &Prepared, renderer: &Renderer) -> Result<String, String> {
             extra.push(format!("timeout {}s", t.as_secs_f64()));
         }
         if r.retries > 0 {
-            extra.push(format!(
-                "retries {} (delay {}s)",
-                r.retries,
-                r.retry_delay.as_secs_f64()
-            ));
+            extra.push(format!("retries {} (delay {}s)", r.retries, r.retry_delay.as_secs_f64()));
         }
         if r.continue_on_error {
             extra.push("continue on error".into());
@@ -192,35 +150,20 @@ pub fn graph(c: &Compiled, format: GraphFormat) -> String {
         if s.file == 0 {
             s.decl.id.value.clone()
         } else {
-            format!(
-                "{} ({})",
-                s.decl.id.value,
-                c.files[s.file]
-                    .plan
-                    .release
-                    .as_ref()
-                    .map_or("", |r| r.value.as_str())
-            )
+            format!("{} ({})", s.decl.id.value, c.files[s.file].plan.release.as_ref().map_or("", |r| r.value.as_str()))
         }
     };
     match format {
         GraphFormat::Dot => {
             let _ = writeln!(out, "digraph {:?} {{\n  rankdir=LR;", c.base().name.value);
             for &i in &c.graph.order {
-                let _ = writeln!(
-                    out,
-                    "  {:?} [label={:?}];",
-                    c.steps[i].decl.id.value,
-                    label(i)
-                );
+                let _ = writeln!(out, "  {:?} [label={:?}];", c.steps[i].decl.id.value, label(i));
             }
             for &i in &c.graph.order {
-                for n in c.graph.needs(i) {
-                    let _ = writeln!(
-                        out,
-                        "  {:?} -> {:?};",
-                        c.steps[n].decl.id.value, c.steps[i].decl.id.value
-                    );
+                let mut needs: Vec<usize> = c.graph.needs(i).collect();
+                needs.sort();
+                for n in needs {
+                    let _ = writeln!(out, "  {:?} -> {:?};", c.steps[n].decl.id.value, c.steps[i].decl.id.value);
                 }
             }
             out.push_str("}\n");
@@ -243,34 +186,25 @@ pub fn graph(c: &Compiled, format: GraphFormat) -> String {
 }
 
 pub fn list(catalog: &Catalog) -> String {
-    let mut rows = vec![[
-        "NAME".to_owned(),
-        "RELEASE".into(),
-        "EXTENDS".into(),
-        "SOURCE".into(),
-        "DESCRIPTION".into(),
-    ]];
+    let mut rows = vec![["NAME".to_owned(), "RELEASE".into(), "EXTENDS".into(), "SOURCE".into(), "DESCRIPTION".into()]];
     let mut seen = std::collections::HashSet::new();
     for p in &catalog.plans {
         if !seen.insert(p.plan.name.value.clone()) {
             continue;
         }
-        let opt = |o: &Option<crate::model::Sp<String>>| {
-            o.as_ref().map_or("-".to_owned(), |v| v.value.clone())
-        };
+        let opt = |o: &Option<crate::model::Sp<String>>| o.as_ref().map_or("-".to_owned(), |v| v.value.clone());
         rows.push([
             p.plan.name.value.clone(),
             opt(&p.plan.release),
             opt(&p.plan.extends),
             p.origin.clone(),
-            p.plan.description.as_ref().map_or(String::new(), |d| {
-                d.value.lines().next().unwrap_or("").trim().to_owned()
-            }),
+            p.plan
+                .description
+                .as_ref()
+                .map_or(String::new(), |d| d.value.lines().next().unwrap_or("").trim().to_owned()),
         ]);
     }
-    let widths: Vec<usize> = (0..4)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
+    let widths: Vec<usize> = (0..4).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for r in rows {
         let mut line = String::new();
@@ -281,11 +215,7 @@ pub fn list(catalog: &Catalog) -> String {
         let _ = writeln!(out, "{}", line.trim_end());
     }
     for (src, d) in &catalog.broken {
-        let _ = writeln!(
-            out,
-            "warning: {} does not load: {} (line {})",
-            src.name, d.message, d.line
-        );
+        let _ = writeln!(out, "warning: {} does not load: {} (line {})", src.name, d.message, d.line);
     }
     out
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use handlebars::template::{Parameter, Template, TemplateElement};
 use handlebars::{
-    Context, Handlebars, Helper, HelperResult, JsonRender, Output, RenderContext, RenderError,
-    RenderErrorReason, handlebars_helper,
+    Context, Handlebars, Helper, HelperResult, JsonRender, Output, RenderContext, RenderError, RenderErrorReason,
+    handlebars_helper,
 };
 use serde_json::Value;
 
@@ -43,11 +43,7 @@ pub fn parse_version(v: &str) -> Option<semver::Version> {
         return Some(ver);
     }
     let core: Vec<&str> = v.split('.').collect();
-    if core.is_empty()
-        || core.len() > 3
-        || core
-            .iter()
-            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    if core.is_empty() || core.len() > 3 || core.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
     {
         return None;
     }
@@ -64,11 +60,8 @@ fn semver_satisfies(
 ) -> HelperResult {
     let version = param_str(h, 0, "semver_satisfies")?;
     let req = param_str(h, 1, "semver_satisfies")?;
-    let req = semver::VersionReq::parse(&req).map_err(|e| {
-        RenderErrorReason::Other(format!(
-            "semver_satisfies: invalid requirement `{req}`: {e}"
-        ))
-    })?;
+    let req = semver::VersionReq::parse(&req)
+        .map_err(|e| RenderErrorReason::Other(format!("semver_satisfies: invalid requirement `{req}`: {e}")))?;
     // An empty or unparsable version (e.g. nothing installed) satisfies nothing.
     let ok = parse_version(&version).is_some_and(|v| req.matches(&v));
     out.write(if ok { "true" } else { "false" })?;
@@ -84,9 +77,7 @@ handlebars_helper!(semver_major: |version: str| {
 });
 
 fn param_str(h: &Helper, i: usize, helper: &str) -> Result<String, RenderError> {
-    let p = h
-        .param(i)
-        .ok_or_else(|| RenderErrorReason::Other(format!("{helper}: missing argument {}", i + 1)))?;
+    let p = h.param(i).ok_or_else(|| RenderErrorReason::Other(format!("{helper}: missing argument {}", i + 1)))?;
     Ok(p.value().render())
 }
 
@@ -128,10 +119,7 @@ impl Renderer {
             h.register_helper("trim", Box::new(trim_helper));
             h
         };
-        Renderer {
-            plain: mk(handlebars::no_escape),
-            shell: mk(shell_quote),
-        }
+        Renderer { plain: mk(handlebars::no_escape), shell: mk(shell_quote) }
     }
 
     pub fn render(&self, template: &str, ctx: &Value, escape: Escape) -> Result<String, String> {
@@ -142,8 +130,7 @@ impl Renderer {
             Escape::None => &self.plain,
             Escape::Shell => &self.shell,
         };
-        reg.render_template(template, ctx)
-            .map_err(|e| render_error_message(&e))
+        reg.render_template(template, ctx).map_err(|e| render_error_message(&e))
     }
 
     /// Renders a template that must give `true` or `false`.
@@ -152,9 +139,7 @@ impl Renderer {
         match s.trim() {
             "true" => Ok(true),
             "false" => Ok(false),
-            other => Err(format!(
-                "`{template}` rendered `{other}`, expected `true` or `false`"
-            )),
+            other => Err(format!("`{template}` rendered `{other}`, expected `true` or `false`")),
         }
     }
 }
@@ -169,10 +154,7 @@ fn render_error_message(e: &RenderError) -> String {
 
 /// Quotes a value for `sh` so it is always exactly one word, whatever it holds.
 pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_./:=@%+,-".contains(&b))
-    {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_./:=@%+,-".contains(&b)) {
         return s.to_owned();
     }
     let mut q = String::with_capacity(s.len() + 2);
@@ -205,9 +187,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
                 }
             }
             '{' if line[i..].starts_with("{{") => {
-                let end = line[i..]
-                    .find("}}")
-                    .ok_or_else(|| format!("unclosed `{{{{` at byte {i}"))?;
+                let end = line[i..].find("}}").ok_or_else(|| format!("unclosed `{{{{` at byte {i}"))?;
                 let mut end = i + end + 2;
                 while line[end..].starts_with('}') {
                     end += 1;
@@ -305,14 +285,14 @@ pub fn analyze(text: &str) -> Result<Vec<NameUse>, SyntaxError> {
     if !text.contains("{{") {
         return Ok(Vec::new());
     }
+    if let Some(names) = simple_names(text) {
+        return Ok(names);
+    }
     let tpl = Template::compile(text).map_err(|e| {
         let offsets = mustache_offsets(text);
         let at = e.pos().map(|(l, c)| byte_of(text, l, c)).unwrap_or(0);
         let mustache = offsets.iter().rposition(|&o| o <= at).unwrap_or(0);
-        SyntaxError {
-            message: e.reason().to_string(),
-            mustache,
-        }
+        SyntaxError { message: e.reason().to_string(), mustache }
     })?;
     let mut names = BTreeSet::new();
     // An explicit stack: templates nest, and nothing here may recurse on user input.
@@ -329,9 +309,7 @@ pub fn analyze(text: &str) -> Result<Vec<NameUse>, SyntaxError> {
                         Parameter::Name(n) if !HELPERS.contains(&n.as_str()) => {
                             names.insert(n.clone());
                         }
-                        p @ Parameter::Path(_)
-                            if h.params.is_empty() && h.hash.is_empty() && !is_block =>
-                        {
+                        p @ Parameter::Path(_) if h.params.is_empty() && h.hash.is_empty() && !is_block => {
                             params.push(p)
                         }
                         Parameter::Subexpression(_) => params.push(&h.name),
@@ -339,8 +317,7 @@ pub fn analyze(text: &str) -> Result<Vec<NameUse>, SyntaxError> {
                     }
                     params.extend(h.params.iter());
                     params.extend(h.hash.values());
-                    let changes_context =
-                        matches!(&h.name, Parameter::Name(n) if n == "each" || n == "with");
+                    let changes_context = matches!(&h.name, Parameter::Name(n) if n == "each" || n == "with");
                     if !changes_context {
                         stack.extend(h.template.iter());
                     }
@@ -394,6 +371,57 @@ pub fn analyze(text: &str) -> Result<Vec<NameUse>, SyntaxError> {
         .collect())
 }
 
+/// The common case, `{{name}}`, `{{name.field}}` and `{{{name}}}` only, read
+/// without the full handlebars parser (which costs most of lint's time on
+/// large plans). Anything else returns `None` and takes the full path.
+fn simple_names(text: &str) -> Option<Vec<NameUse>> {
+    let mut names: Vec<NameUse> = Vec::new();
+    let mut rest = text;
+    let mut mustache = 0;
+    while let Some(open) = rest.find('{') {
+        if open > 0 && rest.as_bytes()[open - 1] == b'\\' {
+            return None;
+        }
+        let after = &rest[open..];
+        if !after.starts_with("{{") {
+            rest = &after[1..];
+            continue;
+        }
+        let triple = after.starts_with("{{{");
+        let inner_start = if triple { 3 } else { 2 };
+        let close = if triple { "}}}" } else { "}}" };
+        let end = after.find(close)?;
+        let inner = after[inner_start..end].trim();
+        let ident = |s: &str| {
+            let b = s.as_bytes();
+            !b.is_empty()
+                && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+        };
+        let mut parts = inner.split('.');
+        let first = parts.next()?;
+        if !ident(first)
+            || !parts.all(ident)
+            || crate::template::HELPERS.contains(&first)
+            || first == "this"
+            || first == "else"
+        {
+            return None;
+        }
+        let tail = &after[end + close.len()..];
+        if tail.starts_with('}') {
+            return None;
+        }
+        if !names.iter().any(|n| n.name == first) {
+            names.push(NameUse { name: first.to_owned(), mustache });
+        }
+        mustache += 1;
+        rest = tail;
+    }
+    names.sort();
+    Some(names)
+}
+
 fn first_mustache_with(text: &str, offsets: &[usize], name: &str) -> usize {
     for (i, &o) in offsets.iter().enumerate() {
         let end = text[o..].find("}}").map_or(text.len(), |e| o + e);
@@ -404,9 +432,7 @@ fn first_mustache_with(text: &str, offsets: &[usize], name: &str) -> usize {
             let e = s + name.len();
             let before = inner[..s].chars().last();
             let after = inner[e..].chars().next();
-            let ident = |c: Option<char>| {
-                c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '"' || c == '\'')
-            };
+            let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '"' || c == '\'');
             if !ident(before) && before != Some('.') && !ident(after) {
                 return i;
             }
@@ -420,11 +446,7 @@ fn byte_of(text: &str, line: usize, col: usize) -> usize {
     let mut offset = 0;
     for (i, l) in text.split_inclusive('\n').enumerate() {
         if i + 1 == line {
-            return offset
-                + l.chars()
-                    .take(col.saturating_sub(1))
-                    .map(char::len_utf8)
-                    .sum::<usize>();
+            return offset + l.chars().take(col.saturating_sub(1)).map(char::len_utf8).sum::<usize>();
         }
         offset += l.len();
     }

@@ -1,0 +1,193 @@
+//! `plan lint`: one fixture per code, asserting code, severity, line and column.
+
+mod common;
+use common::*;
+
+fn lint_json(path: &str) -> (i32, serde_json::Value) {
+    let r = plan(&["lint", "--format", "json", path]);
+    (r.code, json(&r.stdout))
+}
+
+/// (fixture, code, severity, line, column, help)
+type Case = (&'static str, &'static str, &'static str, u64, u64, Option<&'static str>);
+
+const CASES: &[Case] = &[
+    ("yaml-syntax.yaml", "yaml-syntax", "error", 2, 7, None),
+    ("unknown-field.yaml", "unknown-field", "error", 6, 5, Some("did you mean `needs`?")),
+    ("missing-field.yaml", "missing-field", "error", 4, 5, Some("add `id:` here")),
+    ("invalid-value.yaml", "invalid-value", "error", 6, 14, None),
+    ("unsupported-api-version.yaml", "unsupported-api-version", "error", 1, 13, None),
+    ("duplicate-step.yaml", "duplicate-step", "error", 6, 9, None),
+    ("unknown-dependency.yaml", "unknown-dependency", "error", 7, 13, Some("did you mean `build`?")),
+    ("dependency-cycle.yaml", "dependency-cycle", "error", 5, 13, None),
+    ("no-action.yaml", "no-action", "error", 4, 9, None),
+    ("multiple-actions.yaml", "multiple-actions", "error", 6, 12, None),
+    ("template-syntax.yaml", "template-syntax", "error", 8, 34, None),
+    ("undefined-variable.yaml", "undefined-variable", "error", 8, 23, Some("did you mean `target`?")),
+    ("capture-not-ancestor.yaml", "capture-not-ancestor", "error", 8, 23, Some("add `version` to this step's `needs`")),
+    ("invalid-choice.yaml", "invalid-choice", "error", 5, 14, Some("did you mean `local`?")),
+    ("duplicate-plan", "duplicate-plan", "error", 2, 7, None),
+    ("unknown-plan", "unknown-plan", "error", 4, 10, None),
+    ("unused-variable.yaml", "unused-variable", "warning", 4, 3, None),
+    ("quoted-template.yaml", "quoted-template", "warning", 8, 26, None),
+    ("redundant-dependency.yaml", "redundant-dependency", "warning", 10, 19, None),
+];
+
+#[test]
+fn every_code_has_a_fixture_with_its_exact_position() {
+    for (fixture, code, severity, line, column, help) in CASES {
+        let path = format!("tests/fixtures/lint/{fixture}");
+        let (exit, report) = lint_json(&path);
+        let diags = report["diagnostics"].as_array().expect("diagnostics");
+        let d =
+            diags.iter().find(|d| d["code"] == *code).unwrap_or_else(|| panic!("{fixture}: no `{code}` in {report}"));
+        assert_eq!(d["severity"], *severity, "{fixture}");
+        assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(*line), Some(*column)), "{fixture}: {d}");
+        assert!(d["file"].as_str().expect("file").starts_with(&path), "{fixture}: {d}");
+        if let Some(h) = help {
+            assert_eq!(d["help"], *h, "{fixture}");
+        }
+        let expected_exit = if *severity == "error" { 1 } else { 0 };
+        assert_eq!(exit, expected_exit, "{fixture}");
+        assert_eq!(report["errors"].as_u64(), Some(diags.iter().filter(|d| d["severity"] == "error").count() as u64));
+        assert_eq!(
+            report["warnings"].as_u64(),
+            Some(diags.iter().filter(|d| d["severity"] == "warning").count() as u64)
+        );
+    }
+}
+
+#[test]
+fn cycle_message_lists_the_whole_circle() {
+    let (_, report) = lint_json("tests/fixtures/lint/dependency-cycle.yaml");
+    assert_eq!(report["diagnostics"][0]["message"], "dependency cycle: a -> c -> b -> a");
+}
+
+#[test]
+fn deny_warnings_fails_on_a_warning() {
+    assert_eq!(plan(&["lint", "tests/fixtures/lint/unused-variable.yaml"]).code, 0);
+    assert_eq!(plan(&["lint", "--deny-warnings", "tests/fixtures/lint/unused-variable.yaml"]).code, 1);
+}
+
+#[test]
+fn human_output_is_rustc_like() {
+    let r = plan(&["lint", "tests/fixtures/lint/unknown-dependency.yaml"]);
+    assert_eq!(r.code, 1);
+    let expected = "\
+unknown-dependency
+
+  × step `test` needs `biuld`, which is not a step of this plan
+   ╭─[tests/fixtures/lint/unknown-dependency.yaml:7:13]
+ 6 │   - id: test
+ 7 │     needs: [biuld]
+   ·             ─────
+ 8 │     run: make test
+   ╰────
+  help: did you mean `build`?
+1 file checked: 1 error(s), 0 warning(s)
+";
+    assert_eq!(r.stdout, expected);
+}
+
+#[test]
+fn human_output_for_an_unknown_field() {
+    let r = plan(&["lint", "tests/fixtures/lint/unknown-field.yaml"]);
+    assert!(r.stdout.contains("× unknown field `nedds`"), "{}", r.stdout);
+    assert!(r.stdout.contains("╭─[tests/fixtures/lint/unknown-field.yaml:6:5]"), "{}", r.stdout);
+    assert!(r.stdout.contains("help: did you mean `needs`?"), "{}", r.stdout);
+}
+
+#[test]
+fn shipped_plans_lint_clean_with_deny_warnings() {
+    let r = plan(&["lint", "--deny-warnings"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("0 error(s), 0 warning(s)"), "{}", r.stdout);
+    let r = plan(&["lint", "--deny-warnings", "plans"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+}
+
+#[test]
+fn a_missing_path_is_a_usage_error() {
+    let r = plan(&["lint", "no/such/file.yaml"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no such file or folder: no/such/file.yaml"), "{}", r.stderr);
+}
+
+#[test]
+fn a_release_plan_is_checked_against_its_base() {
+    let d = Dir::new();
+    d.file(
+        "base.yaml",
+        "apiVersion: plan/v1\nname: app\nreleases:\n  from: \"{{installed}}\"\n  to: \"{{target}}\"\nvars:\n  installed: {}\n  target: {required: true}\nsteps:\n  - id: init\n    run: app init {{target}}\n",
+    );
+    d.file(
+        "rel.yaml",
+        "apiVersion: plan/v1\nname: app-2-0-0\nrelease: 2.0.0\nextends: app\nsteps:\n  - id: migrate\n    needs: [inti]\n    run: app migrate {{target}} {{nope}}\n  - id: init\n    run: x\n",
+    );
+    let r = d.plan(&["lint", "--format", "json", "."]);
+    let report = json(&r.stdout);
+    let codes: Vec<(String, u64, u64)> = report["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap_or("").to_owned(),
+                d["line"].as_u64().unwrap_or(0),
+                d["column"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            ("unknown-dependency".to_owned(), 7, 13),
+            ("undefined-variable".to_owned(), 8, 33),
+            ("duplicate-step".to_owned(), 9, 9),
+        ],
+        "{report}"
+    );
+    // Linting the release plan alone finds its base through --plans-dir.
+    let sub = Dir::new();
+    std::fs::copy(d.path().join("rel.yaml"), sub.path().join("rel.yaml")).expect("copy");
+    let r = sub.plan(&["lint", "--format", "json", "--plans-dir", d.path().to_str().expect("utf-8"), "rel.yaml"]);
+    assert_eq!(json(&r.stdout)["errors"], 3, "{}", r.stdout);
+}
+
+#[test]
+fn hostile_yaml_fails_fast_with_an_error() {
+    let d = Dir::new();
+    let big = format!("apiVersion: plan/v1\nname: big\ndescription: \"{}\"\n", "x".repeat(10 * 1024 * 1024));
+    let alias_bomb = format!(
+        "apiVersion: plan/v1\nname: bomb\nsteps:\n  - id: a\n    run: \"true\"\n    description: &big \"{}\"\n    tags: [{}]\n",
+        "x".repeat(100_000),
+        vec!["*big"; 30_000].join(", ")
+    );
+    let mut nested =
+        String::from("apiVersion: plan/v1\nname: nested\nsteps:\n  - id: a\n    run: \"true\"\n    tags: [");
+    let mut lines = vec!["apiVersion: plan/v1".to_owned(), "name: laughs".into(), "steps:".into()];
+    lines.push("  - id: a0\n    run: \"true\"\n    tags: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]".into());
+    for i in 1..10 {
+        lines.push(format!(
+            "  - id: a{i}\n    run: \"true\"\n    tags: &a{i} [{}]",
+            vec![format!("*a{}", i - 1); 10].join(",")
+        ));
+    }
+    nested.push_str(&"[".repeat(20_000));
+    nested.push_str(&"]".repeat(20_001));
+    nested.push('\n');
+    for (name, text) in
+        [("big.yaml", big), ("alias.yaml", alias_bomb), ("laughs.yaml", lines.join("\n")), ("nested.yaml", nested)]
+    {
+        d.file(name, &text);
+        let start = std::time::Instant::now();
+        let r = d.plan(&["lint", "--format", "json", name]);
+        let took = start.elapsed();
+        assert_eq!(r.code, 1, "{name}: {}{}", r.stdout, r.stderr);
+        let report = json(&r.stdout);
+        let code = report["diagnostics"][0]["code"].as_str().expect("code");
+        assert!(code == "yaml-syntax" || code == "invalid-value", "{name}: {report}");
+        // Not a timing target (that is the benchmark's job): a guard against a hang.
+        assert!(took.as_secs() < 20, "{name} took {took:?}");
+    }
+}
