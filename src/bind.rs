@@ -30,6 +30,7 @@ pub enum Origin {
     Cli,
     Probe,
     FactDefault,
+    Journal(String),
 }
 
 impl std::fmt::Display for Origin {
@@ -42,6 +43,7 @@ impl std::fmt::Display for Origin {
             Origin::Cli => f.write_str("--var"),
             Origin::Probe => f.write_str("probed"),
             Origin::FactDefault => f.write_str("fact default (probe failed)"),
+            Origin::Journal(run) => write!(f, "journal of run {run}"),
         }
     }
 }
@@ -58,6 +60,10 @@ pub struct Bound {
 pub struct Inputs {
     pub vars: Vec<String>,
     pub vars_files: Vec<PathBuf>,
+    /// Values recorded by the run being resumed (lowest precedence of what is given).
+    pub journal: Vec<(String, String)>,
+    /// The run being resumed, if any.
+    pub resuming: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +146,9 @@ impl Values {
 /// Collects operator-given values by name with their origin, lowest precedence first.
 fn given(inputs: &Inputs) -> Result<HashMap<String, (String, Origin)>, BindError> {
     let mut out = HashMap::new();
+    for (k, v) in &inputs.journal {
+        out.insert(k.clone(), (v.clone(), Origin::Journal(inputs.resuming.clone().unwrap_or_default())));
+    }
     for path in &inputs.vars_files {
         for (k, v) in read_vars_file(path)? {
             out.insert(k, (v, Origin::VarsFile(path.clone())));
@@ -197,7 +206,7 @@ pub fn bind(
     let mut given = given(inputs)?;
     // An operator's typo must not silently fall back to a default.
     for (name, (_, origin)) in &given {
-        if matches!(origin, Origin::Env(_)) || declared(name) {
+        if matches!(origin, Origin::Env(_) | Origin::Journal(_)) || declared(name) {
             continue;
         }
         let help = did_you_mean(name, c.vars.keys().chain(c.facts.keys()).map(String::as_str)).unwrap_or_else(|| {
@@ -218,8 +227,13 @@ pub fn bind(
                         name: name.clone(),
                         declared: format!("declared at {}:{}:{}", src.name, v.name.pos.line, v.name.pos.column),
                         help: format!(
-                            "pass --var {name}=VALUE (or set PLAN_VAR_{name}){}",
-                            d.description.as_ref().map(|s| format!(": {}", s.value)).unwrap_or_default()
+                            "pass --var {name}=VALUE (or set PLAN_VAR_{name}){}{}",
+                            d.description.as_ref().map(|s| format!(": {}", s.value)).unwrap_or_default(),
+                            if d.is_secret() && inputs.resuming.is_some() {
+                                "; secrets are never written to the journal, so a resumed run needs them again"
+                            } else {
+                                ""
+                            }
                         ),
                     });
                 }

@@ -74,6 +74,70 @@ pub enum Command {
         #[command(flatten)]
         path: PathArgs,
     },
+    /// Execute a plan.
+    Run(RunArgs),
+    /// List the runs in the state dir.
+    Runs {
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Show one run's steps: state, exit code, duration, log (default: the newest run).
+    Status {
+        run_id: Option<String>,
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
     /// Print the JSON Schema of the plan format.
     Schema,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum RunOutput {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    pub plan: String,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub path: PathArgs,
+    /// How many steps may run at once (default: the number of CPUs).
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Answer yes to every `confirm` step.
+    #[arg(long)]
+    pub yes: bool,
+    /// Print what would run (and what a resume would skip); run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Continue a failed or interrupted run (default: the newest of this plan).
+    #[arg(long, value_name = "RUN_ID", num_args = 0..=1, default_missing_value = "")]
+    pub resume: Option<String>,
+    /// With --resume: run again the succeeded steps whose definition changed.
+    #[arg(long)]
+    pub force: bool,
+    /// After a failure, keep starting steps that do not depend on it.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Run only this step (repeatable); its needs must have succeeded in the resumed run.
+    #[arg(long, value_name = "ID")]
+    pub only: Vec<String>,
+    /// Count this step as skipped (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub skip: Vec<String>,
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: RunOutput,
+    /// How long a stopped step's processes get between SIGTERM and SIGKILL.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_grace)]
+    pub grace: std::time::Duration,
+}
+
+fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
+    crate::compile::parse_duration(s).ok_or_else(|| format!("invalid duration `{s}` (e.g. 500ms, 10s)"))
 }

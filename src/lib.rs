@@ -6,16 +6,22 @@
 //! (variables, facts, release window) → [`render`] → `show` / `run`.
 
 pub mod bind;
+pub mod builtin;
 pub mod cli;
 pub mod compile;
 pub mod diagnostic;
 pub mod graph;
+pub mod journal;
 pub mod lint;
 pub mod load;
 pub mod model;
 pub mod prepare;
+pub mod process;
 pub mod render;
+pub mod reporter;
 pub mod resolve;
+pub mod run;
+pub mod scheduler;
 pub mod schema;
 pub mod show;
 pub mod template;

@@ -8,12 +8,10 @@ use plan::cli::{Cli, Command, LintFormat, VarArgs};
 use plan::diagnostic::render_human;
 use plan::template::Renderer;
 
-/// Exit codes from PLAN_FORMAT.md.
-const EXIT_FAILED: u8 = 1;
-const EXIT_INVALID: u8 = 2;
+use plan::run::{EXIT_FAILED, EXIT_INVALID};
 
 fn inputs(v: &VarArgs) -> Inputs {
-    Inputs { vars: v.vars.clone(), vars_files: v.vars_files.clone() }
+    Inputs { vars: v.vars.clone(), vars_files: v.vars_files.clone(), ..Inputs::default() }
 }
 
 fn main() -> ExitCode {
@@ -107,12 +105,27 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 Ok(EXIT_INVALID)
             }
         },
+        Command::Run(a) => Ok(plan::run::run(plan::run::RunRequest {
+            plan: a.plan,
+            inputs: inputs(&a.vars),
+            plans_dirs: a.path.plans_dirs,
+            jobs: a.jobs,
+            yes: a.yes,
+            dry_run: a.dry_run,
+            resume: a.resume.map(|r| if r.is_empty() { None } else { Some(r) }),
+            force: a.force,
+            keep_going: a.keep_going,
+            only: a.only,
+            skip: a.skip,
+            state_dir: a.state_dir,
+            json: a.output == plan::cli::RunOutput::Json,
+            grace: a.grace,
+        })),
+        Command::Runs { state_dir } => Ok(plan::run::runs(state_dir.as_deref())),
+        Command::Status { run_id, state_dir } => Ok(plan::run::status(state_dir.as_deref(), run_id.as_deref())),
         Command::Schema => {
             out(&plan::schema::schema_json())?;
             Ok(0)
         }
     }
 }
-
-#[allow(dead_code)]
-const _: u8 = EXIT_FAILED;

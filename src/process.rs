@@ -1,0 +1,236 @@
+//! Processes: every step runs in its own process group with stdin from
+//! /dev/null; stdout and stderr are drained concurrently, masked, into the
+//! step's log and to the reporter. A timeout or a cancellation sends SIGTERM
+//! to the whole group, then SIGKILL after a grace period. When the step's
+//! main process exits, whatever it left in its group is killed: no orphans.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::watch;
+
+use crate::render::mask;
+
+/// How far a cancellation has gone: none, stop gracefully, kill now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cancel {
+    None,
+    Graceful,
+    Kill,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Where step output goes besides the log (the terminal, JSON events).
+pub trait OutputSink: Send + Sync {
+    fn line(&self, step: &str, stream: Stream, line: &str);
+}
+
+pub struct ProcSpec {
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<String>,
+    pub timeout: Option<Duration>,
+    pub grace: Duration,
+    pub capture: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcEnd {
+    Exited(i32),
+    Signaled(String),
+    TimedOut(Duration),
+    Interrupted,
+    SpawnFailed(String),
+}
+
+pub struct ProcResult {
+    pub end: ProcEnd,
+    pub stdout: Option<String>,
+}
+
+fn signal_group(pgid: i32, sig: Signal) {
+    if pgid > 0 {
+        let _ = killpg(Pid::from_raw(pgid), sig);
+    }
+}
+
+async fn drain<R: AsyncRead + Unpin>(
+    r: R,
+    step: Arc<str>,
+    stream: Stream,
+    log: Arc<std::sync::Mutex<std::fs::File>>,
+    sink: Arc<dyn OutputSink>,
+    secrets: Arc<Vec<String>>,
+    keep: bool,
+) -> Option<String> {
+    use std::io::Write;
+    let mut reader = BufReader::new(r);
+    let mut buf = Vec::new();
+    let mut kept = keep.then(String::new);
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&buf);
+                let line = mask(text.trim_end_matches(['\n', '\r']), &secrets);
+                if let Ok(mut f) = log.lock() {
+                    let _ = writeln!(f, "{line}");
+                }
+                sink.line(&step, stream, &line);
+                if let Some(k) = kept.as_mut() {
+                    k.push_str(&line);
+                    k.push('\n');
+                }
+            }
+        }
+    }
+    kept
+}
+
+/// Runs one process to its end. Never panics on what the step does.
+pub async fn run(
+    spec: ProcSpec,
+    step: &str,
+    log_path: &Path,
+    sink: Arc<dyn OutputSink>,
+    secrets: Arc<Vec<String>>,
+    mut cancel: watch::Receiver<Cancel>,
+) -> ProcResult {
+    let fail = |m: String| ProcResult { end: ProcEnd::SpawnFailed(m), stdout: None };
+    let log = match std::fs::OpenOptions::new().create(true).append(true).open(log_path) {
+        Ok(f) => Arc::new(std::sync::Mutex::new(f)),
+        Err(e) => return fail(format!("cannot open log {}: {e}", log_path.display())),
+    };
+    let mut cmd = tokio::process::Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(false);
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    if let Some(cwd) = &spec.cwd {
+        cmd.current_dir(cwd);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let what = match &spec.cwd {
+                Some(cwd) if !Path::new(cwd).is_dir() => format!("working directory `{cwd}` does not exist"),
+                _ => format!("program `{}` not found", spec.program),
+            };
+            return fail(format!("cannot start: {what}"));
+        }
+        Err(e) => return fail(format!("cannot start `{}`: {e}", spec.program)),
+    };
+    let pgid = child.id().map_or(0, |p| p as i32);
+    let step: Arc<str> = Arc::from(step);
+    let out = child.stdout.take().map(|o| {
+        tokio::spawn(drain(o, step.clone(), Stream::Stdout, log.clone(), sink.clone(), secrets.clone(), spec.capture))
+    });
+    let err = child.stderr.take().map(|e| {
+        tokio::spawn(drain(e, step.clone(), Stream::Stderr, log.clone(), sink.clone(), secrets.clone(), false))
+    });
+
+    let timeout = async {
+        match spec.timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(timeout);
+    let mut stopped: Option<ProcEnd> = None;
+    let status = loop {
+        tokio::select! {
+            st = child.wait() => break st,
+            _ = &mut timeout, if stopped.is_none() => {
+                stopped = Some(ProcEnd::TimedOut(spec.timeout.unwrap_or_default()));
+                signal_group(pgid, Signal::SIGTERM);
+                break stop_within(&mut child, pgid, spec.grace, &mut cancel).await;
+            }
+            changed = cancel.changed() => {
+                let level = if changed.is_ok() { *cancel.borrow() } else { Cancel::None };
+                if level == Cancel::None { continue; }
+                stopped = Some(ProcEnd::Interrupted);
+                if level == Cancel::Kill {
+                    signal_group(pgid, Signal::SIGKILL);
+                    break child.wait().await;
+                }
+                signal_group(pgid, Signal::SIGTERM);
+                break stop_within(&mut child, pgid, spec.grace, &mut cancel).await;
+            }
+        }
+    };
+    // The leader is gone; nothing it started may outlive the step.
+    signal_group(pgid, Signal::SIGKILL);
+    let collect = async {
+        let stdout = match out {
+            Some(h) => h.await.ok().flatten(),
+            None => None,
+        };
+        if let Some(h) = err {
+            let _ = h.await;
+        }
+        stdout
+    };
+    // A process that left the group (setsid) may still hold the pipes: do not wait on it forever.
+    let stdout = tokio::time::timeout(Duration::from_secs(5), collect).await.ok().flatten();
+    if let Ok(f) = log.lock() {
+        let _ = f.sync_data();
+    }
+    let end = match (stopped, status) {
+        (Some(s), _) => s,
+        (None, Ok(st)) => {
+            use std::os::unix::process::ExitStatusExt;
+            match (st.code(), st.signal()) {
+                (Some(c), _) => ProcEnd::Exited(c),
+                (None, Some(sig)) => {
+                    ProcEnd::Signaled(Signal::try_from(sig).map_or(sig.to_string(), |s| s.as_str().to_owned()))
+                }
+                _ => ProcEnd::Exited(-1),
+            }
+        }
+        (None, Err(e)) => ProcEnd::SpawnFailed(format!("cannot wait for the process: {e}")),
+    };
+    ProcResult { end, stdout }
+}
+
+/// After SIGTERM: wait for the grace period (or a second Ctrl-C), then SIGKILL.
+async fn stop_within(
+    child: &mut tokio::process::Child,
+    pgid: i32,
+    grace: Duration,
+    cancel: &mut watch::Receiver<Cancel>,
+) -> std::io::Result<std::process::ExitStatus> {
+    let kill_now = async {
+        loop {
+            if *cancel.borrow() == Cancel::Kill {
+                return;
+            }
+            if cancel.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        st = child.wait() => return st,
+        _ = tokio::time::sleep(grace) => {}
+        _ = kill_now => {}
+    }
+    signal_group(pgid, Signal::SIGKILL);
+    child.wait().await
+}

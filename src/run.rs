@@ -1,0 +1,349 @@
+//! `plan run`, `plan runs` and `plan status`: everything around the
+//! scheduler (resume decisions, the lock, the journal's first lines, output).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::bind::Inputs;
+use crate::compile::Compiled;
+use crate::diagnostic::did_you_mean;
+use crate::journal::{self, Event, FileSum, Journal, Lock, RunStatus, RunSummary, Status, now, sha256_hex};
+use crate::prepare::{self, Prepared};
+use crate::render::render_step;
+use crate::reporter::{Human, Json, Reporter};
+use crate::scheduler::{self, Earlier, Options, definition_hash};
+use crate::template::Renderer;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_INVALID: u8 = 2;
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub plan: String,
+    pub inputs: Inputs,
+    pub plans_dirs: Vec<PathBuf>,
+    pub jobs: Option<usize>,
+    pub yes: bool,
+    pub dry_run: bool,
+    /// `Some(None)`: resume the newest unfinished or failed run of the plan.
+    pub resume: Option<Option<String>>,
+    pub force: bool,
+    pub keep_going: bool,
+    pub only: Vec<String>,
+    pub skip: Vec<String>,
+    pub state_dir: Option<PathBuf>,
+    pub json: bool,
+    pub grace: Duration,
+}
+
+fn fail(msg: &str, help: Option<&str>) -> u8 {
+    eprintln!("error: {msg}");
+    if let Some(h) = help {
+        eprintln!("  help: {h}");
+    }
+    EXIT_INVALID
+}
+
+/// The run a `--resume` continues: the one named, or the newest of this plan that did not succeed.
+fn find_resumable(state: &Path, plan: &str, id: Option<&str>) -> Result<RunSummary, String> {
+    let runs = journal::list_runs(state);
+    match id {
+        Some(id) => {
+            let r = runs
+                .into_iter()
+                .find(|r| r.run_id == id)
+                .ok_or_else(|| format!("no run `{id}` in {}", state.display()))?;
+            if r.plan != plan {
+                return Err(format!("run `{id}` is a run of `{}`, not `{plan}`", r.plan));
+            }
+            if r.status == Some(RunStatus::Succeeded) {
+                return Err(format!("run `{id}` succeeded; there is nothing to resume"));
+            }
+            Ok(r)
+        }
+        None => runs
+            .into_iter()
+            .rev()
+            .filter(|r| r.plan == plan)
+            .find(|r| r.status != Some(RunStatus::Succeeded))
+            .ok_or_else(|| format!("no failed or interrupted run of `{plan}` in {}", state.display())),
+    }
+}
+
+fn step_indices(c: &Compiled, ids: &[String], flag: &str) -> Result<HashSet<usize>, u8> {
+    let mut out = HashSet::new();
+    for id in ids {
+        match c.graph.index.get(id) {
+            Some(&i) => {
+                out.insert(i);
+            }
+            None => {
+                let help = did_you_mean(id, c.graph.index.keys().map(String::as_str));
+                return Err(fail(&format!("{flag} `{id}`: no such step in this plan"), help.as_deref()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(req: RunRequest) -> u8 {
+    let renderer = Renderer::new();
+    let state = journal::state_dir(req.state_dir.as_deref());
+    let mut inputs = req.inputs.clone();
+    let mut earlier_run: Option<RunSummary> = None;
+    if let Some(resume_id) = &req.resume {
+        let name = match prepare::load(&req.plan, &req.plans_dirs) {
+            Ok((base, _, _)) => base.plan.name.value.clone(),
+            Err(f) => {
+                eprint!("{}", f.render());
+                return EXIT_INVALID;
+            }
+        };
+        match find_resumable(&state, &name, resume_id.as_deref()) {
+            Ok(r) => {
+                inputs.journal = r.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                inputs.resuming = Some(r.run_id.clone());
+                earlier_run = Some(r);
+            }
+            Err(e) => return fail(&e, Some("`plan runs` lists the runs in this state dir")),
+        }
+    }
+    let p = match prepare::prepare(&req.plan, &req.plans_dirs, &inputs, &renderer) {
+        Ok(p) => p,
+        Err(f) => {
+            eprint!("{}", f.render());
+            return EXIT_INVALID;
+        }
+    };
+    let c = &p.compiled;
+    let plan_name = c.base().name.value.clone();
+    let run_id = earlier_run.as_ref().map_or_else(journal::new_run_id, |r| r.run_id.clone());
+    let secrets = Arc::new(p.values.secrets());
+    let release = c.base().release.as_ref().map(|r| r.value.clone());
+    let only = if req.only.is_empty() {
+        None
+    } else {
+        match step_indices(c, &req.only, "--only") {
+            Ok(s) => Some(s),
+            Err(code) => return code,
+        }
+    };
+    let skip = match step_indices(c, &req.skip, "--skip") {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+
+    // What the resumed run already did, and whether it still means the same.
+    let mut earlier: HashMap<usize, Earlier> = HashMap::new();
+    if let Some(r) = &earlier_run {
+        let captures: HashMap<String, String> = r
+            .steps
+            .iter()
+            .filter_map(|s| {
+                let i = *c.graph.index.get(&s.id)?;
+                Some((c.steps[i].decl.capture.as_ref()?.value.clone(), s.capture.clone()?))
+            })
+            .collect();
+        let ctx = p.values.context(&plan_name, release.as_deref(), &run_id, &captures);
+        let mut changed = Vec::new();
+        for s in r.steps.iter().filter(|s| s.status == Status::Succeeded) {
+            let Some(&i) = c.graph.index.get(&s.id) else { continue };
+            let now_def = render_step(&c.steps[i], &ctx, &renderer).ok().map(|rs| definition_hash(&rs, &secrets));
+            if now_def.is_some() && now_def == s.definition {
+                earlier.insert(i, Earlier { capture: s.capture.clone() });
+            } else {
+                changed.push(s.id.clone());
+            }
+        }
+        if !changed.is_empty() && !req.force {
+            return fail(
+                &format!(
+                    "cannot resume run {}: these steps succeeded but their definition changed since: {}",
+                    r.run_id,
+                    changed.join(", ")
+                ),
+                Some("check the plan and the values given; --force runs the changed steps again"),
+            );
+        }
+    }
+    if let Some(only) = &only {
+        for &i in only {
+            for n in c.graph.needs(i) {
+                if !only.contains(&n) && !earlier.contains_key(&n) {
+                    return fail(
+                        &format!(
+                            "--only `{}`: its need `{}` has not succeeded in this run",
+                            c.steps[i].decl.id.value, c.steps[n].decl.id.value
+                        ),
+                        Some("add the need to --only, or --resume a run in which it succeeded"),
+                    );
+                }
+            }
+        }
+    }
+
+    if req.dry_run {
+        return dry_run(&p, &renderer, &earlier, &only, &skip);
+    }
+
+    let _lock = match Lock::acquire(&state, &plan_name, &run_id) {
+        Ok(l) => l,
+        Err(e) => return fail(&e.to_string(), Some("wait for it to finish, or stop it (Ctrl-C) first")),
+    };
+    let journal = match &earlier_run {
+        Some(r) => Journal::reopen(&state, &r.run_id),
+        None => Journal::create(&state, &run_id),
+    };
+    let mut journal = match journal {
+        Ok(j) => j,
+        Err(e) => {
+            return fail(&format!("cannot create the journal in {}: {e}", state.display()), Some("check --state-dir"));
+        }
+    };
+    let first = match &earlier_run {
+        Some(_) => Event::RunResumed { time: now(), pid: std::process::id() },
+        None => Event::RunStarted {
+            run_id: run_id.clone(),
+            plan: plan_name.clone(),
+            time: now(),
+            pid: std::process::id(),
+            files: c
+                .files
+                .iter()
+                .map(|f| FileSum { path: f.origin.clone(), sha256: sha256_hex(f.source.text.as_bytes()) })
+                .collect(),
+            values: p
+                .values
+                .values
+                .iter()
+                .filter(|(_, b)| !b.secret)
+                .map(|(k, b)| (k.clone(), b.value.clone()))
+                .collect(),
+            secrets: p.values.values.iter().filter(|(_, b)| b.secret).map(|(k, _)| k.clone()).collect(),
+            steps: c.graph.order.iter().map(|&i| c.steps[i].decl.id.value.clone()).collect(),
+        },
+    };
+    if let Err(e) = journal.append(&first) {
+        return fail(&format!("cannot write the journal: {e}"), None);
+    }
+    let journal_path = journal.dir.join("journal.jsonl").display().to_string();
+
+    let reporter: Arc<dyn Reporter> = if req.json {
+        Arc::new(Json::new())
+    } else {
+        Arc::new(Human::new(std::io::IsTerminal::is_terminal(&std::io::stderr())))
+    };
+    reporter.run_started(&run_id, &plan_name, c.steps.len(), earlier_run.is_some());
+    for w in &p.warnings {
+        tracing::info!("{}:{}:{}: {}", w.file, w.line, w.column, w.message);
+    }
+    let jobs = req.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let opts = Options { jobs, keep_going: req.keep_going, yes: req.yes, grace: req.grace, earlier, only, skip };
+    let base_ctx = p.values.context(&plan_name, release.as_deref(), &run_id, &HashMap::new());
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}"), None),
+    };
+    let started = Instant::now();
+    let outcome = rt.block_on(async {
+        let signals = scheduler::signal_stream();
+        scheduler::execute(c, &base_ctx, &renderer, journal, reporter.clone(), secrets.clone(), opts, signals).await
+    });
+    reporter.run_finished(&run_id, outcome.status, started.elapsed(), &outcome.steps, &journal_path);
+    match outcome.status {
+        RunStatus::Succeeded => EXIT_OK,
+        RunStatus::Failed => EXIT_FAILED,
+        RunStatus::Interrupted => EXIT_INTERRUPTED,
+    }
+}
+
+fn dry_run(
+    p: &Prepared,
+    renderer: &Renderer,
+    earlier: &HashMap<usize, Earlier>,
+    only: &Option<HashSet<usize>>,
+    skip: &HashSet<usize>,
+) -> u8 {
+    match crate::show::show(p, renderer) {
+        Ok(s) => print!("{s}"),
+        Err(e) => return fail(&e, Some("every template must render before anything runs; check the values given")),
+    }
+    let c = &p.compiled;
+    let names = |set: &mut dyn Iterator<Item = usize>| {
+        let mut v: Vec<usize> = set.collect();
+        v.sort();
+        v.iter().map(|&i| c.steps[i].decl.id.value.clone()).collect::<Vec<_>>().join(", ")
+    };
+    if !earlier.is_empty() {
+        println!("\nresume would skip (succeeded before, unchanged): {}", names(&mut earlier.keys().copied()));
+    }
+    if let Some(o) = only {
+        println!("--only runs just: {}", names(&mut o.iter().copied()));
+    }
+    if !skip.is_empty() {
+        println!("--skip counts as skipped: {}", names(&mut skip.iter().copied()));
+    }
+    println!("\ndry run: nothing was run");
+    EXIT_OK
+}
+
+pub fn runs(state_dir: Option<&Path>) -> u8 {
+    let state = journal::state_dir(state_dir);
+    let runs = journal::list_runs(&state);
+    if runs.is_empty() {
+        println!("no runs in {}", state.display());
+        return EXIT_OK;
+    }
+    let w = runs.iter().map(|r| r.plan.len()).max().unwrap_or(4).max(4);
+    println!("{:<22}  {:<w$}  {:<11}  {:<24}  STEPS", "RUN", "PLAN", "STATUS", "STARTED");
+    for r in &runs {
+        let ok = r
+            .steps
+            .iter()
+            .filter(|s| matches!(s.status, Status::Succeeded | Status::Skipped | Status::FailedIgnored))
+            .count();
+        println!("{:<22}  {:<w$}  {:<11}  {:<24}  {ok}/{} done", r.run_id, r.plan, r.state(), r.started, r.steps.len());
+    }
+    EXIT_OK
+}
+
+pub fn status(state_dir: Option<&Path>, run_id: Option<&str>) -> u8 {
+    let state = journal::state_dir(state_dir);
+    let runs = journal::list_runs(&state);
+    let r = match run_id {
+        Some(id) => runs.into_iter().find(|r| r.run_id == id),
+        None => runs.into_iter().last(),
+    };
+    let Some(r) = r else {
+        return fail(
+            &match run_id {
+                Some(id) => format!("no run `{id}` in {}", state.display()),
+                None => format!("no runs in {}", state.display()),
+            },
+            Some("`plan runs` lists the runs; --state-dir chooses the folder"),
+        );
+    };
+    println!("run {} of {}: {}", r.run_id, r.plan, r.state());
+    println!("started {}{}", r.started, r.finished.as_ref().map(|f| format!(", finished {f}")).unwrap_or_default());
+    let w = r.steps.iter().map(|s| s.id.len()).max().unwrap_or(4).max(4);
+    println!("{:<w$}  {:<14}  {:<6}  {:<9}  LOG", "STEP", "STATUS", "EXIT", "DURATION");
+    for s in &r.steps {
+        let exit = match (&s.exit_code, &s.signal) {
+            (Some(c), _) => c.to_string(),
+            (None, Some(sig)) => sig.clone(),
+            _ => "-".into(),
+        };
+        let dur = s.duration_ms.map_or("-".into(), |d| format!("{:.1}s", d as f64 / 1000.0));
+        println!("{:<w$}  {:<14}  {exit:<6}  {dur:<9}  {}", s.id, s.status.as_str(), s.log.as_deref().unwrap_or("-"));
+        if let Some(m) = &s.message
+            && matches!(s.status, Status::Failed | Status::Blocked | Status::Interrupted | Status::FailedIgnored)
+        {
+            println!("{:<w$}  └ {m}", "");
+        }
+    }
+    EXIT_OK
+}

@@ -1,0 +1,452 @@
+//! The scheduler: runs the compiled DAG on tokio. A step is ready when its
+//! last need is done; at most `jobs` run at once; the first failure stops
+//! new starts unless `keep_going`; a signal stops everything (SIGTERM to
+//! every running group, SIGKILL after the grace period or a second signal).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::compile::Compiled;
+use crate::journal::{Event, Journal, RunStatus, Status, now, sha256_hex};
+use crate::process::{self, Cancel, ProcEnd, ProcSpec};
+use crate::render::{Action, RenderedStep, mask, render_step};
+use crate::reporter::Reporter;
+use crate::template::Renderer;
+
+/// What a resumed run already has for a step.
+#[derive(Debug, Clone)]
+pub struct Earlier {
+    pub capture: Option<String>,
+}
+
+pub struct Options {
+    pub jobs: usize,
+    pub keep_going: bool,
+    pub yes: bool,
+    pub grace: Duration,
+    /// Steps that succeeded in the run being resumed (and are unchanged).
+    pub earlier: HashMap<usize, Earlier>,
+    /// `--only`: run just these (their needs must be in `earlier`).
+    pub only: Option<HashSet<usize>>,
+    /// `--skip`: count these as skipped.
+    pub skip: HashSet<usize>,
+}
+
+pub struct Outcome {
+    pub status: RunStatus,
+    pub steps: Vec<(String, Status, Option<Duration>)>,
+}
+
+struct StepOutcome {
+    status: Status,
+    exit_code: Option<i32>,
+    signal: Option<String>,
+    message: Option<String>,
+    capture: Option<String>,
+    duration: Duration,
+    attempts: u32,
+}
+
+/// Hash of a step as rendered, secrets masked: what `--resume` compares.
+pub fn definition_hash(r: &RenderedStep, secrets: &[String]) -> String {
+    sha256_hex(mask(&format!("{r:?}"), secrets).as_bytes())
+}
+
+struct Shared {
+    journal: Mutex<Journal>,
+    reporter: Arc<dyn Reporter>,
+    secrets: Arc<Vec<String>>,
+    grace: Duration,
+    yes: bool,
+    cancel: watch::Receiver<Cancel>,
+}
+
+impl Shared {
+    fn write(&self, e: &Event) {
+        let result = self
+            .journal
+            .lock()
+            .map_err(|_| std::io::Error::other("journal lock poisoned"))
+            .and_then(|mut j| j.append(e));
+        if let Err(err) = result {
+            // A journal that cannot be written is a broken promise: say so loudly.
+            self.reporter.note(&format!("error: cannot write the journal: {err}"));
+        }
+    }
+}
+
+/// Signals that stop a run; each one received raises the cancel level.
+pub fn signal_stream() -> mpsc::UnboundedReceiver<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = mpsc::unbounded_channel();
+    for (kind, name) in
+        [(SignalKind::interrupt(), "SIGINT"), (SignalKind::terminate(), "SIGTERM"), (SignalKind::hangup(), "SIGHUP")]
+    {
+        if let Ok(mut s) = signal(kind) {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while s.recv().await.is_some() {
+                    if tx.send(name).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+    rx
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn execute(
+    c: &Compiled,
+    base_ctx: &Value,
+    renderer: &Renderer,
+    journal: Journal,
+    reporter: Arc<dyn Reporter>,
+    secrets: Arc<Vec<String>>,
+    opts: Options,
+    mut signals: mpsc::UnboundedReceiver<&'static str>,
+) -> Outcome {
+    let n = c.steps.len();
+    let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
+    let shared = Arc::new(Shared {
+        journal: Mutex::new(journal),
+        reporter: reporter.clone(),
+        secrets: secrets.clone(),
+        grace: opts.grace,
+        yes: opts.yes,
+        cancel: cancel_rx,
+    });
+    let mut indeg: Vec<usize> = (0..n).map(|i| c.graph.needs(i).count()).collect();
+    let mut status: Vec<Option<Status>> = vec![None; n];
+    let mut durations: Vec<Option<Duration>> = vec![None; n];
+    let mut captures: HashMap<String, String> = HashMap::new();
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..n).filter(|&i| indeg[i] == 0).map(Reverse).collect();
+    let mut running: JoinSet<(usize, StepOutcome)> = JoinSet::new();
+    let mut stop_new = false;
+    let mut interrupted = false;
+    let mut failed = false;
+
+    // Marks a finished step and makes its dependents ready, or blocks them.
+    macro_rules! finish {
+        ($i:expr, $st:expr) => {{
+            let i: usize = $i;
+            let st: Status = $st;
+            status[i] = Some(st);
+            if st.releases_dependents() {
+                for d in c.graph.dependents(i) {
+                    indeg[d] -= 1;
+                    if indeg[d] == 0 {
+                        ready.push(Reverse(d));
+                    }
+                }
+            } else if st == Status::Failed {
+                failed = true;
+                if !opts.keep_going {
+                    stop_new = true;
+                }
+                let mut stack: Vec<usize> = c.graph.dependents(i).collect();
+                while let Some(d) = stack.pop() {
+                    if status[d].is_none() {
+                        status[d] = Some(Status::Blocked);
+                        let id = &c.steps[d].decl.id.value;
+                        shared.write(&Event::StepFinished {
+                            step: id.clone(),
+                            attempt: 0,
+                            time: now(),
+                            status: Status::Blocked,
+                            exit_code: None,
+                            signal: None,
+                            duration_ms: 0,
+                            message: Some(format!("a need failed: {}", c.steps[i].decl.id.value)),
+                            capture: None,
+                            definition: None,
+                            retrying: false,
+                        });
+                        stack.extend(c.graph.dependents(d));
+                    }
+                }
+            }
+        }};
+    }
+
+    loop {
+        while !stop_new && running.len() < opts.jobs.max(1) {
+            let Some(Reverse(i)) = ready.pop() else { break };
+            if status[i].is_some() {
+                continue;
+            }
+            let decl = &c.steps[i].decl;
+            let id = decl.id.value.clone();
+            if let Some(e) = opts.earlier.get(&i) {
+                if let (Some(cap), Some(v)) = (&decl.capture, &e.capture) {
+                    captures.insert(cap.value.clone(), v.clone());
+                }
+                finish!(i, Status::Succeeded);
+                continue;
+            }
+            if opts.only.as_ref().is_some_and(|o| !o.contains(&i)) {
+                status[i] = Some(Status::Pending);
+                continue;
+            }
+            let ctx_owned;
+            let ctx = if captures.is_empty() {
+                base_ctx
+            } else {
+                let mut v = base_ctx.clone();
+                if let Value::Object(m) = &mut v {
+                    for (k, val) in &captures {
+                        m.insert(k.clone(), Value::String(val.clone()));
+                    }
+                }
+                ctx_owned = v;
+                &ctx_owned
+            };
+            let quick = |st: Status, message: Option<String>| Event::StepFinished {
+                step: id.clone(),
+                attempt: 0,
+                time: now(),
+                status: st,
+                exit_code: None,
+                signal: None,
+                duration_ms: 0,
+                message,
+                capture: None,
+                definition: None,
+                retrying: false,
+            };
+            if opts.skip.contains(&i) {
+                shared.write(&quick(Status::Skipped, Some("--skip".into())));
+                reporter.step_finished(&id, Status::Skipped, Duration::ZERO, Some("--skip"));
+                finish!(i, Status::Skipped);
+                continue;
+            }
+            let rendered = match render_step(&c.steps[i], ctx, renderer) {
+                Ok(r) => r,
+                Err(e) => {
+                    // Never run a half-rendered command: the step fails before it starts.
+                    let msg = mask(&format!("cannot render: {e}"), &secrets);
+                    shared.write(&quick(Status::Failed, Some(msg.clone())));
+                    reporter.step_finished(&id, Status::Failed, Duration::ZERO, Some(&msg));
+                    finish!(i, Status::Failed);
+                    continue;
+                }
+            };
+            if rendered.when == Some(false) {
+                shared.write(&quick(Status::Skipped, Some("`when` is false".into())));
+                reporter.step_finished(&id, Status::Skipped, Duration::ZERO, Some("`when` is false"));
+                finish!(i, Status::Skipped);
+                continue;
+            }
+            let sh = shared.clone();
+            running.spawn(async move {
+                let out = run_step(&sh, rendered).await;
+                (i, out)
+            });
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next() => {
+                let Some(joined) = joined else { continue };
+                let (i, out) = match joined {
+                    Ok(x) => x,
+                    Err(e) => {
+                        reporter.note(&format!("error: a step task failed: {e}"));
+                        continue;
+                    }
+                };
+                let id = &c.steps[i].decl.id.value;
+                durations[i] = Some(out.duration);
+                if let (Some(cap), Some(v)) = (&c.steps[i].decl.capture, &out.capture) {
+                    captures.insert(cap.value.clone(), v.clone());
+                }
+                if out.status == Status::Interrupted {
+                    interrupted = true;
+                }
+                reporter.step_finished(id, out.status, out.duration, out.message.as_deref());
+                let _ = (out.exit_code, &out.signal, out.attempts);
+                finish!(i, out.status);
+            }
+            sig = signals.recv() => {
+                let Some(sig) = sig else { continue };
+                interrupted = true;
+                stop_new = true;
+                let level = if *cancel_tx.borrow() == Cancel::None { Cancel::Graceful } else { Cancel::Kill };
+                let _ = cancel_tx.send(level);
+                match level {
+                    Cancel::Graceful => reporter.note(&format!("{sig}: stopping; no new step starts, running steps get SIGTERM (again to kill now)")),
+                    _ => reporter.note(&format!("{sig}: killing running steps now")),
+                }
+            }
+        }
+    }
+
+    let steps: Vec<(String, Status, Option<Duration>)> = c
+        .graph
+        .order
+        .iter()
+        .map(|&i| (c.steps[i].decl.id.value.clone(), status[i].unwrap_or(Status::Pending), durations[i]))
+        .collect();
+    let run_status = if interrupted {
+        RunStatus::Interrupted
+    } else if failed {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    };
+    let pending = steps.iter().any(|s| s.1 == Status::Pending) && opts.only.is_none();
+    let run_status = if run_status == RunStatus::Succeeded && pending { RunStatus::Failed } else { run_status };
+    shared.write(&Event::RunFinished { time: now(), status: run_status });
+    Outcome { status: run_status, steps }
+}
+
+async fn run_step(sh: &Shared, r: RenderedStep) -> StepOutcome {
+    let definition = definition_hash(&r, &sh.secrets);
+    let (log, log_path) = {
+        let j = sh.journal.lock();
+        let p = j.map(|j| j.log_path(&r.id)).unwrap_or_default();
+        (p.display().to_string(), p)
+    };
+    let started = Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        sh.write(&Event::StepStarted {
+            step: r.id.clone(),
+            attempt,
+            time: now(),
+            definition: definition.clone(),
+            log: log.clone(),
+        });
+        sh.reporter.step_started(&r.id, attempt);
+        let t = Instant::now();
+        let mut out = attempt_once(sh, &r, &log_path).await;
+        out.attempts = attempt;
+        let will_retry = out.status == Status::Failed && attempt <= r.retries && *sh.cancel.borrow() == Cancel::None;
+        if out.status == Status::Failed && r.continue_on_error && !will_retry {
+            out.status = Status::FailedIgnored;
+        }
+        sh.write(&Event::StepFinished {
+            step: r.id.clone(),
+            attempt,
+            time: now(),
+            status: out.status,
+            exit_code: out.exit_code,
+            signal: out.signal.clone(),
+            duration_ms: t.elapsed().as_millis() as u64,
+            message: out.message.clone(),
+            capture: out.capture.clone(),
+            definition: Some(definition.clone()),
+            retrying: will_retry,
+        });
+        if !will_retry {
+            out.duration = started.elapsed();
+            return out;
+        }
+        sh.reporter.note(&format!(
+            "[{}] attempt {attempt} failed{}; retrying in {:.1}s",
+            r.id,
+            out.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default(),
+            r.retry_delay.as_secs_f64()
+        ));
+        let mut cancel = sh.cancel.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(r.retry_delay) => {}
+            _ = cancel.changed() => {
+                out.status = Status::Interrupted;
+                out.duration = started.elapsed();
+                return out;
+            }
+        }
+    }
+}
+
+fn outcome(status: Status, message: Option<String>) -> StepOutcome {
+    StepOutcome { status, exit_code: None, signal: None, message, capture: None, duration: Duration::ZERO, attempts: 1 }
+}
+
+async fn attempt_once(sh: &Shared, r: &RenderedStep, log_path: &std::path::Path) -> StepOutcome {
+    let (program, args) = match &r.action {
+        Action::Run(argv) => match argv.split_first() {
+            Some((p, a)) => (p.clone(), a.to_vec()),
+            None => return outcome(Status::Failed, Some("empty command".into())),
+        },
+        Action::Shell(script) => ("sh".to_owned(), vec!["-eu".into(), "-c".into(), script.clone()]),
+        Action::Assert { condition, message } => {
+            return if *condition {
+                outcome(Status::Succeeded, None)
+            } else {
+                outcome(Status::Failed, Some(mask(message, &sh.secrets)))
+            };
+        }
+        Action::Confirm(message) => {
+            let message = mask(message, &sh.secrets);
+            if sh.yes {
+                return outcome(Status::Succeeded, Some(format!("confirmed by --yes: {message}")));
+            }
+            if !crate::builtin::stdin_is_terminal() {
+                return outcome(
+                    Status::Failed,
+                    Some(format!(
+                        "needs a confirmation and there is no terminal; re-run with --yes to confirm: {message}"
+                    )),
+                );
+            }
+            let reporter = sh.reporter.clone();
+            let yes = tokio::task::spawn_blocking(move || reporter.confirm(&message)).await.unwrap_or(false);
+            return if yes {
+                outcome(Status::Succeeded, Some("confirmed".into()))
+            } else {
+                outcome(Status::Failed, Some("not confirmed".into()))
+            };
+        }
+        Action::Remove { path, within } => {
+            let (path, within) = (path.clone(), within.clone());
+            let res = tokio::task::spawn_blocking(move || crate::builtin::remove(&path, within.as_deref()))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+            return match res {
+                Ok(m) => outcome(Status::Succeeded, Some(mask(&m, &sh.secrets))),
+                Err(m) => outcome(Status::Failed, Some(mask(&m, &sh.secrets))),
+            };
+        }
+    };
+    let spec = ProcSpec {
+        program,
+        args,
+        env: r.env.clone(),
+        cwd: r.cwd.clone(),
+        timeout: r.timeout,
+        grace: sh.grace,
+        capture: r.capture.is_some(),
+    };
+    let res = process::run(spec, &r.id, log_path, sh.reporter.clone(), sh.secrets.clone(), sh.cancel.clone()).await;
+    let capture = res.stdout.map(|s| s.trim().to_owned());
+    let mut o = match res.end {
+        ProcEnd::Exited(0) => StepOutcome { exit_code: Some(0), ..outcome(Status::Succeeded, None) },
+        ProcEnd::Exited(code) => {
+            StepOutcome { exit_code: Some(code), ..outcome(Status::Failed, Some(format!("exited with status {code}"))) }
+        }
+        ProcEnd::Signaled(sig) => {
+            StepOutcome { signal: Some(sig.clone()), ..outcome(Status::Failed, Some(format!("killed by {sig}"))) }
+        }
+        ProcEnd::TimedOut(t) => outcome(
+            Status::Failed,
+            Some(format!("timed out after {:.1}s; its process group was killed", t.as_secs_f64())),
+        ),
+        ProcEnd::Interrupted => outcome(Status::Interrupted, Some("interrupted".into())),
+        ProcEnd::SpawnFailed(m) => outcome(Status::Failed, Some(mask(&m, &sh.secrets))),
+    };
+    if o.status == Status::Succeeded {
+        o.capture = capture;
+    }
+    o
+}
