@@ -171,6 +171,8 @@ pub fn run(req: RunRequest) -> u8 {
         }
     }
     if let Some(only) = &only {
+        // Asked for by name: run them even if they succeeded before.
+        earlier.retain(|i, _| !only.contains(i));
         for &i in only {
             for n in c.graph.needs(i) {
                 if !only.contains(&n) && !earlier.contains_key(&n) {

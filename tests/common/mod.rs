@@ -77,3 +77,48 @@ impl Dir {
 pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
+
+/// Starts `plan ARGS` in `dir` without waiting, in its own process group
+/// (as a terminal would), stdout and stderr to files in `dir`.
+pub fn spawn_plan(dir: &Path, args: &[&str]) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(dir.join("spawned.out")).expect("out file"))
+        .stderr(std::fs::File::create(dir.join("spawned.err")).expect("err file"))
+        .process_group(0);
+    for (k, _) in std::env::vars() {
+        if k == "PLAN_PATH" || k.starts_with("PLAN_VAR_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.spawn().expect("spawn plan")
+}
+
+/// Waits until `path` exists (a step reached a point), or panics after `secs`.
+pub fn wait_for_file(path: &Path, secs: u64) {
+    let start = std::time::Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed().as_secs() < secs, "timed out waiting for {}", path.display());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+pub fn pid_alive(pid: i32) -> bool {
+    // A zombie still answers kill(0); read its state to tell.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// The journal's events for the only run in `state`.
+pub fn journal_events(state: &Path) -> Vec<serde_json::Value> {
+    let runs = state.join("runs");
+    let mut ids: Vec<_> = std::fs::read_dir(&runs).expect("runs dir").flatten().map(|e| e.path()).collect();
+    ids.sort();
+    let text = std::fs::read_to_string(ids.last().expect("a run").join("journal.jsonl")).expect("journal");
+    text.lines().map(json).collect()
+}

@@ -1,0 +1,402 @@
+//! `plan run` against real processes and real signals.
+
+mod common;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn run(d: &Dir, plan: &str, extra: &[&str]) -> Run {
+    let p = d.file("plan.yaml", plan);
+    let state = d.path().join("state");
+    let args =
+        [&["run", p.to_str().expect("utf-8"), "--state-dir", state.to_str().expect("utf-8")][..], extra].concat();
+    d.plan(&args)
+}
+
+fn state(d: &Dir) -> String {
+    d.path().join("state").display().to_string()
+}
+
+fn status_of(d: &Dir) -> String {
+    d.plan(&["status", "--state-dir", &state(d)]).stdout
+}
+
+/// The status column of one step in `plan status`.
+fn step_status(status: &str, step: &str) -> String {
+    status
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(step))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn event_time(events: &[serde_json::Value], kind: &str, step: &str) -> String {
+    events
+        .iter()
+        .find(|e| e["event"] == kind && e["step"] == step)
+        .and_then(|e| e["time"].as_str())
+        .unwrap_or_else(|| panic!("no {kind} for {step}"))
+        .to_owned()
+}
+
+#[test]
+fn independent_steps_run_in_parallel_and_dependents_wait() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: par\nsteps:\n  - id: a\n    run: sleep 1\n  - id: b\n    run: sleep 1\n  - id: c\n    needs: [a, b]\n    run: \"true\"\n";
+    let start = Instant::now();
+    let r = run(&d, plan, &["--jobs", "2"]);
+    let took = start.elapsed();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let ev = journal_events(&d.path().join("state"));
+    // b started before a finished, and the other way round: they overlapped.
+    assert!(event_time(&ev, "step-started", "b") < event_time(&ev, "step-finished", "a"));
+    assert!(event_time(&ev, "step-started", "a") < event_time(&ev, "step-finished", "b"));
+    // c started after both finished.
+    let c = event_time(&ev, "step-started", "c");
+    assert!(c >= event_time(&ev, "step-finished", "a") && c >= event_time(&ev, "step-finished", "b"));
+    assert!(took < Duration::from_millis(1900), "two 1 s sleeps at --jobs 2 took {took:?}");
+    // At --jobs 1 they cannot overlap.
+    let d1 = Dir::new();
+    assert_eq!(run(&d1, plan, &["--jobs", "1"]).code, 0);
+    let ev = journal_events(&d1.path().join("state"));
+    let (a_end, b_start) = (event_time(&ev, "step-finished", "a"), event_time(&ev, "step-started", "b"));
+    assert!(b_start >= a_end, "--jobs 1 overlapped: b started {b_start}, a ended {a_end}");
+}
+
+#[test]
+fn a_failure_blocks_dependents_and_stops_new_steps() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: fail\nsteps:\n  - id: bad\n    run: sh -c 'echo oops >&2; exit 3'\n  - id: after\n    needs: [bad]\n    run: touch after\n  - id: later\n    needs: [after]\n    run: touch later\n  - id: other\n    run: touch other\n";
+    let r = run(&d, plan, &["--jobs", "1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("[bad] oops"), "{}", r.stdout);
+    assert!(r.stdout.contains("[bad] failed in"), "{}", r.stdout);
+    assert!(r.stdout.contains("exited with status 3"), "{}", r.stdout);
+    let st = status_of(&d);
+    assert_eq!(step_status(&st, "bad"), "failed", "{st}");
+    assert_eq!(step_status(&st, "after"), "blocked", "{st}");
+    assert_eq!(step_status(&st, "later"), "blocked", "{st}");
+    assert_eq!(step_status(&st, "other"), "pending", "{st}");
+    assert!(st.lines().any(|l| l.starts_with("bad ") && l.contains(" 3 ")), "exit code shown: {st}");
+    assert!(!d.path().join("after").exists() && !d.path().join("other").exists());
+    // --keep-going starts what does not depend on the failure.
+    let d = Dir::new();
+    let r = run(&d, plan, &["--jobs", "1", "--keep-going"]);
+    assert_eq!(r.code, 1);
+    assert!(d.path().join("other").exists() && !d.path().join("after").exists());
+}
+
+#[test]
+fn continue_on_error_counts_as_success_for_scheduling() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: coe\nsteps:\n  - id: flaky\n    run: \"false\"\n    continue_on_error: true\n  - id: next\n    needs: [flaky]\n    run: touch next\n";
+    let r = run(&d, plan, &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(d.path().join("next").exists());
+    assert_eq!(step_status(&status_of(&d), "flaky"), "failed-ignored");
+}
+
+#[test]
+fn when_false_skips_and_dependents_still_run() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: when\nvars:\n  mode:\n    default: fast\nsteps:\n  - id: slow-only\n    when: '{{eq mode \"slow\"}}'\n    run: touch slow\n  - id: next\n    needs: [slow-only]\n    run: touch next\n";
+    let r = run(&d, plan, &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(!d.path().join("slow").exists() && d.path().join("next").exists());
+    assert_eq!(step_status(&status_of(&d), "slow-only"), "skipped");
+    let r = run(&d, plan, &["--var", "mode=slow"]);
+    assert_eq!(r.code, 0);
+    assert!(d.path().join("slow").exists());
+}
+
+#[test]
+fn capture_feeds_descendants() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: cap\nsteps:\n  - id: version\n    shell: printf '  1.2.3  \\n'\n    capture: version\n  - id: use\n    needs: [version]\n    run: [sh, -c, 'printf %s \"$0\" > got', 'v{{version}}']\n";
+    let r = run(&d, plan, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(std::fs::read_to_string(d.path().join("got")).expect("got"), "v1.2.3");
+}
+
+#[test]
+fn retries_run_the_step_again() {
+    let d = Dir::new();
+    // Fails on the first attempt, passes on the second.
+    let plan = "apiVersion: plan/v1\nname: retry\nsteps:\n  - id: flaky\n    shell: 'if [ -e tried ]; then echo second; else touch tried; exit 1; fi'\n    retries: 2\n    retry_delay: 100ms\n";
+    let r = run(&d, plan, &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("attempt 1 failed"), "{}", r.stdout);
+    let ev = journal_events(&d.path().join("state"));
+    let starts = ev.iter().filter(|e| e["event"] == "step-started" && e["step"] == "flaky").count();
+    assert_eq!(starts, 2);
+    // Out of retries: failed.
+    let d = Dir::new();
+    let r = run(
+        &d,
+        "apiVersion: plan/v1\nname: r2\nsteps:\n  - id: never\n    run: \"false\"\n    retries: 1\n    retry_delay: 10ms\n",
+        &[],
+    );
+    assert_eq!(r.code, 1);
+    let ev = journal_events(&d.path().join("state"));
+    assert_eq!(ev.iter().filter(|e| e["event"] == "step-started").count(), 2);
+}
+
+#[test]
+fn timeout_kills_the_whole_process_group() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: to\nsteps:\n  - id: hang\n    shell: 'sleep 300 & echo $! > grandchild; wait'\n    timeout: 1s\n";
+    let r = run(&d, plan, &["--grace", "500ms"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("timed out after 1.0s"), "{}", r.stdout);
+    let pid: i32 = std::fs::read_to_string(d.path().join("grandchild")).expect("pid").trim().parse().expect("pid");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!pid_alive(pid), "grandchild {pid} survived the timeout");
+}
+
+#[test]
+fn a_program_that_cannot_start_says_so() {
+    let d = Dir::new();
+    let r = run(&d, "apiVersion: plan/v1\nname: nf\nsteps:\n  - id: x\n    run: no-such-program-here --flag\n", &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("cannot start: program `no-such-program-here` not found"), "{}", r.stdout);
+}
+
+#[test]
+fn sigint_stops_the_run_kills_grandchildren_and_records_interrupted() {
+    let d = Dir::new();
+    let p = d.file(
+        "plan.yaml",
+        "apiVersion: plan/v1\nname: int\nsteps:\n  - id: long\n    shell: 'sleep 300 & echo $! > grandchild; wait'\n  - id: after\n    needs: [long]\n    run: touch after\n",
+    );
+    let mut child =
+        spawn_plan(d.path(), &["run", p.to_str().expect("utf-8"), "--state-dir", &state(&d), "--grace", "2s"]);
+    wait_for_file(&d.path().join("grandchild"), 20);
+    std::thread::sleep(Duration::from_millis(100));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
+        .expect("kill");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    let pid: i32 = std::fs::read_to_string(d.path().join("grandchild")).expect("pid").trim().parse().expect("pid");
+    assert!(!pid_alive(pid), "grandchild {pid} survived Ctrl-C");
+    assert!(!d.path().join("after").exists());
+    let st = status_of(&d);
+    assert!(st.starts_with("run ") && st.lines().next().unwrap_or("").ends_with(": interrupted"), "{st}");
+    assert_eq!(step_status(&st, "long"), "interrupted", "{st}");
+    assert_eq!(step_status(&st, "after"), "pending", "{st}");
+}
+
+#[test]
+fn sigkill_mid_run_then_resume_skips_what_succeeded() {
+    let d = Dir::new();
+    let p = d.file(
+        "plan.yaml",
+        "apiVersion: plan/v1\nname: crash\nsteps:\n  - id: one\n    shell: echo one >> ran\n  - id: two\n    needs: [one]\n    shell: 'echo two >> ran; if [ ! -e resumed ]; then echo $$ > stuck; sleep 300; fi'\n  - id: three\n    needs: [two]\n    shell: echo three >> ran\n",
+    );
+    let args = ["run", p.to_str().expect("utf-8"), "--state-dir", &state(&d)];
+    let mut child = spawn_plan(d.path(), &args);
+    wait_for_file(&d.path().join("stuck"), 20);
+    std::thread::sleep(Duration::from_millis(100));
+    child.kill().expect("SIGKILL plan");
+    child.wait().expect("wait");
+    // The journal parses and tells the truth: one succeeded, two was cut off.
+    let st = status_of(&d);
+    assert_eq!(step_status(&st, "one"), "succeeded", "{st}");
+    assert_eq!(step_status(&st, "two"), "interrupted", "{st}");
+    assert!(st.lines().next().unwrap_or("").ends_with(": crashed"), "{st}");
+    // SIGKILL gives plan no chance to stop step two: its group lives on. Kill it as an operator would.
+    let pgid: i32 = std::fs::read_to_string(d.path().join("stuck")).expect("pgid").trim().parse().expect("pgid");
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
+    std::fs::write(d.path().join("resumed"), "").expect("write");
+    let r = d.plan(&[&args[..], &["--resume"]].concat());
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(std::fs::read_to_string(d.path().join("ran")).expect("ran"), "one\ntwo\ntwo\nthree\n");
+    let st = status_of(&d);
+    assert!(st.lines().next().unwrap_or("").ends_with(": succeeded"), "{st}");
+}
+
+#[test]
+fn resume_refuses_a_changed_definition_without_force() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: chg\nvars:\n  v:\n    default: a\nsteps:\n  - id: one\n    run: sh -c 'echo {{v}} >> ran'\n  - id: two\n    needs: [one]\n    run: \"false\"\n";
+    assert_eq!(run(&d, plan, &[]).code, 1);
+    let r = run(&d, plan, &["--resume", "--var", "v=b"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("these steps succeeded but their definition changed since: one"), "{}", r.stderr);
+    // Unchanged: `one` is not run again (and `two` fails again).
+    assert_eq!(run(&d, plan, &["--resume"]).code, 1);
+    assert_eq!(std::fs::read_to_string(d.path().join("ran")).expect("ran"), "a\n");
+    // --force runs the changed step again.
+    assert_eq!(run(&d, plan, &["--resume", "--force", "--var", "v=b"]).code, 1);
+    assert_eq!(std::fs::read_to_string(d.path().join("ran")).expect("ran"), "a\nb\n");
+}
+
+#[test]
+fn a_second_concurrent_run_is_refused() {
+    let d = Dir::new();
+    let p = d.file(
+        "plan.yaml",
+        "apiVersion: plan/v1\nname: lock\nsteps:\n  - id: hold\n    shell: 'touch holding; sleep 300'\n",
+    );
+    let mut first =
+        spawn_plan(d.path(), &["run", p.to_str().expect("utf-8"), "--state-dir", &state(&d), "--grace", "1s"]);
+    wait_for_file(&d.path().join("holding"), 20);
+    let r = d.plan(&["run", p.to_str().expect("utf-8"), "--state-dir", &state(&d)]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("plan `lock` is already running in this state dir (run "), "{}", r.stderr);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first.id() as i32), nix::sys::signal::Signal::SIGTERM)
+        .expect("kill");
+    assert_eq!(first.wait().expect("wait").code(), Some(130));
+}
+
+#[test]
+fn secrets_never_reach_output_logs_or_journal() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: sec\nvars:\n  token:\n    secret: true\n    required: true\nsteps:\n  - id: leak\n    shell: 'echo token={{token}}; echo \"$T\" >&2'\n    env:\n      T: 'env-{{token}}'\n    capture: out\n  - id: derived\n    needs: [leak]\n    run: [echo, 'got {{out}}']\n  - id: failing\n    needs: [derived]\n    assert: 'false'\n    message: 'bad {{token}}'\n";
+    let r = run(&d, plan, &["--var", "token=TopSecret123"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("[leak] token=***") && r.stdout.contains("[leak] env-***"), "{}", r.stdout);
+    assert!(r.stdout.contains("[derived] got token=***"), "{}", r.stdout);
+    let mut everything = r.stdout.clone() + &r.stderr;
+    for e in walk(&d.path().join("state")) {
+        everything.push_str(&std::fs::read_to_string(e).unwrap_or_default());
+    }
+    everything.push_str(&d.plan(&["status", "--state-dir", &state(&d)]).stdout);
+    assert!(!everything.contains("TopSecret123"), "secret leaked");
+    let j = run(&d, plan, &["--var", "token=TopSecret123", "--output", "json"]);
+    assert!(!j.stdout.contains("TopSecret123"));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn remove_refuses_a_symlink_escape_and_deletes_inside() {
+    let d = Dir::new();
+    let root = d.path().join("root");
+    std::fs::create_dir_all(root.join("assets/sub")).expect("mkdir");
+    std::fs::write(root.join("assets/sub/f"), "x").expect("write");
+    let outside = d.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    std::fs::write(outside.join("precious"), "keep").expect("write");
+    std::os::unix::fs::symlink(&outside, root.join("escape")).expect("symlink");
+    let plan = |path: &str| {
+        format!(
+            "apiVersion: plan/v1\nname: rm\nsteps:\n  - id: rm\n    remove:\n      path: {path}\n      within: {}\n",
+            root.display()
+        )
+    };
+    let r = run(&d, &plan(&root.join("escape").display().to_string()), &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("is not inside"), "{}", r.stdout);
+    assert!(outside.join("precious").exists());
+    let r = run(&d, &plan(&root.join("escape/precious").display().to_string()), &[]);
+    assert_eq!(r.code, 1);
+    assert!(outside.join("precious").exists());
+    let r = run(&d, &plan(&root.join("assets").display().to_string()), &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(!root.join("assets").exists());
+    // Missing is success.
+    assert_eq!(run(&d, &plan(&root.join("assets").display().to_string()), &[]).code, 0);
+    for bad in ["/", "relative/path", "''"] {
+        let r = run(&d, &format!("apiVersion: plan/v1\nname: rm\nsteps:\n  - id: rm\n    remove: {bad}\n"), &[]);
+        assert_eq!(r.code, 1, "{bad}: {}", r.stdout);
+        assert!(r.stdout.contains("refusing"), "{bad}: {}", r.stdout);
+    }
+}
+
+#[test]
+fn confirm_needs_a_terminal_or_yes() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: ok\nsteps:\n  - id: sure\n    confirm: Backups exist?\n  - id: go\n    needs: [sure]\n    run: touch went\n";
+    let r = run(&d, plan, &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("there is no terminal; re-run with --yes to confirm: Backups exist?"), "{}", r.stdout);
+    assert!(!d.path().join("went").exists());
+    let r = run(&d, plan, &["--yes"]);
+    assert_eq!(r.code, 0);
+    assert!(d.path().join("went").exists());
+}
+
+#[test]
+fn values_cannot_inject_commands() {
+    for value in [
+        "$(touch pwned)",
+        "`touch pwned`",
+        "x; touch pwned",
+        "x' ; touch pwned ; '",
+        "x\" ; touch pwned ; \"",
+        "a b\nc",
+    ] {
+        let d = Dir::new();
+        let plan = "apiVersion: plan/v1\nname: inj\nvars:\n  x: {}\nsteps:\n  - id: argv\n    run: printf '[%s]' {{x}}\n  - id: sh\n    needs: [argv]\n    shell: printf '(%s)' {{x}} > shell-out\n";
+        let r = run(&d, plan, &["--var", &format!("x={value}")]);
+        assert_eq!(r.code, 0, "{value}: {}{}", r.stdout, r.stderr);
+        assert!(!d.path().join("pwned").exists(), "{value} executed");
+        assert!(r.stdout.contains(&format!("[argv] [{}", value.lines().next().unwrap_or(""))), "{value}: {}", r.stdout);
+        assert_eq!(std::fs::read_to_string(d.path().join("shell-out")).expect("out"), format!("({value})"));
+    }
+}
+
+#[test]
+fn an_invalid_plan_runs_nothing() {
+    let d = Dir::new();
+    let r = run(
+        &d,
+        "apiVersion: plan/v1\nname: bad\nsteps:\n  - id: a\n    run: touch ran\n  - id: b\n    needs: [nope]\n    run: \"true\"\n",
+        &[],
+    );
+    assert_eq!(r.code, 2);
+    assert!(!d.path().join("ran").exists());
+    assert!(!d.path().join("state").exists());
+}
+
+#[test]
+fn dry_run_runs_nothing() {
+    let d = Dir::new();
+    let r = run(&d, "apiVersion: plan/v1\nname: dry\nsteps:\n  - id: a\n    run: touch ran\n", &["--dry-run"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("run: touch ran") && r.stdout.contains("dry run: nothing was run"), "{}", r.stdout);
+    assert!(!d.path().join("ran").exists());
+}
+
+#[test]
+fn json_output_is_one_event_per_line() {
+    let d = Dir::new();
+    let r = run(&d, "apiVersion: plan/v1\nname: js\nsteps:\n  - id: a\n    run: echo hi\n", &["--output", "json"]);
+    assert_eq!(r.code, 0);
+    let kinds: Vec<String> = r.stdout.lines().map(|l| json(l)["event"].as_str().unwrap_or("").to_owned()).collect();
+    assert_eq!(kinds, ["run-started", "step-started", "step-output", "step-finished", "run-finished"]);
+    let out = json(r.stdout.lines().nth(2).expect("line"));
+    assert_eq!(
+        (out["step"].as_str(), out["line"].as_str(), out["stream"].as_str()),
+        (Some("a"), Some("hi"), Some("stdout"))
+    );
+}
+
+#[test]
+fn only_refuses_steps_whose_needs_have_not_succeeded() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: only\nsteps:\n  - id: a\n    run: touch a\n  - id: b\n    needs: [a]\n    run: touch b\n  - id: c\n    needs: [b]\n    run: \"false\"\n";
+    let r = run(&d, plan, &["--only", "b"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--only `b`: its need `a` has not succeeded in this run"), "{}", r.stderr);
+    assert_eq!(run(&d, plan, &[]).code, 1);
+    std::fs::remove_file(d.path().join("a")).expect("rm");
+    std::fs::remove_file(d.path().join("b")).expect("rm");
+    let r = run(&d, plan, &["--resume", "--only", "b"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(d.path().join("b").exists() && !d.path().join("a").exists());
+    let r = run(&d, plan, &["--only", "nope"]);
+    assert_eq!(r.code, 2);
+}
