@@ -59,6 +59,29 @@ pub struct ProcResult {
     pub stdout: Option<String>,
 }
 
+/// A step's log, created on its first line: a silent step leaves no file.
+pub struct LogFile {
+    path: std::path::PathBuf,
+    file: std::sync::Mutex<Option<std::fs::File>>,
+}
+
+impl LogFile {
+    pub fn new(path: &Path) -> LogFile {
+        LogFile { path: path.to_path_buf(), file: std::sync::Mutex::new(None) }
+    }
+
+    pub fn write_line(&self, line: &str) {
+        use std::io::Write;
+        let Ok(mut guard) = self.file.lock() else { return };
+        if guard.is_none() {
+            *guard = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).ok();
+        }
+        if let Some(f) = guard.as_mut() {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
 fn signal_group(pgid: i32, sig: Signal) {
     if pgid > 0 {
         let _ = killpg(Pid::from_raw(pgid), sig);
@@ -69,12 +92,11 @@ async fn drain<R: AsyncRead + Unpin>(
     r: R,
     step: Arc<str>,
     stream: Stream,
-    log: Arc<std::sync::Mutex<std::fs::File>>,
+    log: Arc<LogFile>,
     sink: Arc<dyn OutputSink>,
     secrets: Arc<Vec<String>>,
     keep: bool,
 ) -> Option<String> {
-    use std::io::Write;
     let mut reader = BufReader::new(r);
     let mut buf = Vec::new();
     let mut kept = keep.then(String::new);
@@ -85,9 +107,7 @@ async fn drain<R: AsyncRead + Unpin>(
             Ok(_) => {
                 let text = String::from_utf8_lossy(&buf);
                 let line = mask(text.trim_end_matches(['\n', '\r']), &secrets);
-                if let Ok(mut f) = log.lock() {
-                    let _ = writeln!(f, "{line}");
-                }
+                log.write_line(&line);
                 sink.line(&step, stream, &line);
                 if let Some(k) = kept.as_mut() {
                     k.push_str(&line);
@@ -109,10 +129,7 @@ pub async fn run(
     mut cancel: watch::Receiver<Cancel>,
 ) -> ProcResult {
     let fail = |m: String| ProcResult { end: ProcEnd::SpawnFailed(m), stdout: None };
-    let log = match std::fs::OpenOptions::new().create(true).append(true).open(log_path) {
-        Ok(f) => Arc::new(std::sync::Mutex::new(f)),
-        Err(e) => return fail(format!("cannot open log {}: {e}", log_path.display())),
-    };
+    let log = Arc::new(LogFile::new(log_path));
     let mut cmd = tokio::process::Command::new(&spec.program);
     cmd.args(&spec.args)
         .stdin(Stdio::null())
@@ -189,9 +206,6 @@ pub async fn run(
     };
     // A process that left the group (setsid) may still hold the pipes: do not wait on it forever.
     let stdout = tokio::time::timeout(Duration::from_secs(5), collect).await.ok().flatten();
-    if let Ok(f) = log.lock() {
-        let _ = f.sync_data();
-    }
     let end = match (stopped, status) {
         (Some(s), _) => s,
         (None, Ok(st)) => {

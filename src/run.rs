@@ -246,7 +246,7 @@ pub fn run(req: RunRequest) -> u8 {
     let jobs = req.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let opts = Options { jobs, keep_going: req.keep_going, yes: req.yes, grace: req.grace, earlier, only, skip };
     let base_ctx = p.values.context(&plan_name, release.as_deref(), &run_id, &HashMap::new());
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}"), None),
     };

@@ -68,12 +68,24 @@ struct Shared {
 }
 
 impl Shared {
+    /// Appends and syncs.
     fn write(&self, e: &Event) {
-        let result = self
-            .journal
-            .lock()
-            .map_err(|_| std::io::Error::other("journal lock poisoned"))
-            .and_then(|mut j| j.append(e));
+        self.journal_op(|j| j.append(e));
+    }
+
+    /// Appends; durable at the next `sync`, which comes before any step starts
+    /// and before the scheduler waits.
+    fn write_unsynced(&self, e: &Event) {
+        self.journal_op(|j| j.append_unsynced(e));
+    }
+
+    fn sync(&self) {
+        self.journal_op(Journal::sync);
+    }
+
+    fn journal_op(&self, f: impl FnOnce(&mut Journal) -> std::io::Result<()>) {
+        let result =
+            self.journal.lock().map_err(|_| std::io::Error::other("journal lock poisoned")).and_then(|mut j| f(&mut j));
         if let Err(err) = result {
             // A journal that cannot be written is a broken promise: say so loudly.
             self.reporter.note(&format!("error: cannot write the journal: {err}"));
@@ -156,7 +168,7 @@ pub async fn execute(
                     if status[d].is_none() {
                         status[d] = Some(Status::Blocked);
                         let id = &c.steps[d].decl.id.value;
-                        shared.write(&Event::StepFinished {
+                        shared.write_unsynced(&Event::StepFinished {
                             step: id.clone(),
                             attempt: 0,
                             time: now(),
@@ -177,7 +189,8 @@ pub async fn execute(
     }
 
     loop {
-        while !stop_new && running.len() < opts.jobs.max(1) {
+        let mut to_start: Vec<(usize, RenderedStep)> = Vec::new();
+        while !stop_new && running.len() + to_start.len() < opts.jobs.max(1) {
             let Some(Reverse(i)) = ready.pop() else { break };
             if status[i].is_some() {
                 continue;
@@ -222,7 +235,7 @@ pub async fn execute(
                 retrying: false,
             };
             if opts.skip.contains(&i) {
-                shared.write(&quick(Status::Skipped, Some("--skip".into())));
+                shared.write_unsynced(&quick(Status::Skipped, Some("--skip".into())));
                 reporter.step_finished(&id, Status::Skipped, Duration::ZERO, Some("--skip"));
                 finish!(i, Status::Skipped);
                 continue;
@@ -232,27 +245,40 @@ pub async fn execute(
                 Err(e) => {
                     // Never run a half-rendered command: the step fails before it starts.
                     let msg = mask(&format!("cannot render: {e}"), &secrets);
-                    shared.write(&quick(Status::Failed, Some(msg.clone())));
+                    shared.write_unsynced(&quick(Status::Failed, Some(msg.clone())));
                     reporter.step_finished(&id, Status::Failed, Duration::ZERO, Some(&msg));
                     finish!(i, Status::Failed);
                     continue;
                 }
             };
             if rendered.when == Some(false) {
-                shared.write(&quick(Status::Skipped, Some("`when` is false".into())));
+                shared.write_unsynced(&quick(Status::Skipped, Some("`when` is false".into())));
                 reporter.step_finished(&id, Status::Skipped, Duration::ZERO, Some("`when` is false"));
                 finish!(i, Status::Skipped);
                 continue;
             }
+            to_start.push((i, rendered));
+        }
+        // One sync makes the previous ends and these starts durable before any of them runs.
+        let started: Vec<(usize, RenderedStep, Started)> = to_start
+            .into_iter()
+            .map(|(i, r)| {
+                let st = journal_start(&shared, &r, 1);
+                (i, r, st)
+            })
+            .collect();
+        shared.sync();
+        for (i, r, st) in started {
             let sh = shared.clone();
             running.spawn(async move {
-                let out = run_step(&sh, rendered).await;
+                let out = run_step(&sh, r, st).await;
                 (i, out)
             });
         }
         if running.is_empty() {
             break;
         }
+        shared.sync();
         tokio::select! {
             joined = running.join_next() => {
                 let Some(joined) = joined else { continue };
@@ -308,25 +334,44 @@ pub async fn execute(
     Outcome { status: run_status, steps }
 }
 
-async fn run_step(sh: &Shared, r: RenderedStep) -> StepOutcome {
-    let definition = definition_hash(&r, &sh.secrets);
-    let (log, log_path) = {
-        let j = sh.journal.lock();
-        let p = j.map(|j| j.log_path(&r.id)).unwrap_or_default();
-        (p.display().to_string(), p)
-    };
+/// A step's first `step-started`, written by the scheduler before it spawns the step.
+struct Started {
+    definition: String,
+    log: String,
+    log_path: std::path::PathBuf,
+}
+
+fn journal_start(sh: &Shared, r: &RenderedStep, attempt: u32) -> Started {
+    let definition = definition_hash(r, &sh.secrets);
+    let log_path = sh.journal.lock().map(|j| j.log_path(&r.id)).unwrap_or_default();
+    let log = log_path.display().to_string();
+    sh.write_unsynced(&Event::StepStarted {
+        step: r.id.clone(),
+        attempt,
+        time: now(),
+        definition: definition.clone(),
+        log: log.clone(),
+    });
+    sh.reporter.step_started(&r.id, attempt);
+    Started { definition, log, log_path }
+}
+
+async fn run_step(sh: &Shared, r: RenderedStep, first: Started) -> StepOutcome {
+    let Started { definition, log, log_path } = first;
     let started = Instant::now();
     let mut attempt = 0;
     loop {
         attempt += 1;
-        sh.write(&Event::StepStarted {
-            step: r.id.clone(),
-            attempt,
-            time: now(),
-            definition: definition.clone(),
-            log: log.clone(),
-        });
-        sh.reporter.step_started(&r.id, attempt);
+        if attempt > 1 {
+            sh.write(&Event::StepStarted {
+                step: r.id.clone(),
+                attempt,
+                time: now(),
+                definition: definition.clone(),
+                log: log.clone(),
+            });
+            sh.reporter.step_started(&r.id, attempt);
+        }
         let t = Instant::now();
         let mut out = attempt_once(sh, &r, &log_path).await;
         out.attempts = attempt;
@@ -334,7 +379,7 @@ async fn run_step(sh: &Shared, r: RenderedStep) -> StepOutcome {
         if out.status == Status::Failed && r.continue_on_error && !will_retry {
             out.status = Status::FailedIgnored;
         }
-        sh.write(&Event::StepFinished {
+        sh.write_unsynced(&Event::StepFinished {
             step: r.id.clone(),
             attempt,
             time: now(),
@@ -351,6 +396,7 @@ async fn run_step(sh: &Shared, r: RenderedStep) -> StepOutcome {
             out.duration = started.elapsed();
             return out;
         }
+        sh.sync();
         sh.reporter.note(&format!(
             "[{}] attempt {attempt} failed{}; retrying in {:.1}s",
             r.id,
