@@ -22,7 +22,7 @@ pub const BUILTIN_NAMES: &[&str] = &["env", "plan", "run"];
 #[derive(Debug, Clone)]
 pub struct CStep {
     pub file: usize,
-    pub decl: StepDecl,
+    pub decl: Arc<StepDecl>,
 }
 
 #[derive(Debug, Clone)]

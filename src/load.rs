@@ -19,7 +19,7 @@ pub const MAX_PLAN_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct LoadedPlan {
     pub source: Arc<SourceFile>,
-    pub plan: PlanFile,
+    pub plan: Arc<PlanFile>,
     /// Where the file came from: a path, or `embedded:<path>` for shipped plans.
     pub origin: String,
 }
@@ -81,7 +81,7 @@ pub fn load_bytes(name: String, origin: String, bytes: &[u8]) -> Loaded {
         }
     };
     let source = Arc::new(SourceFile::new(name, text));
-    let result = parse(&source).map(|plan| LoadedPlan { source: source.clone(), plan, origin });
+    let result = parse(&source).map(|plan| LoadedPlan { source: source.clone(), plan: Arc::new(plan), origin });
     Loaded { source, result }
 }
 

@@ -122,8 +122,9 @@ pub struct PlanFile {
     /// Read-only probes, run before the graph is built.
     #[serde(default)]
     pub facts: IndexMap<Name, FactDecl>,
+    // Shared, so merging plans and compiling twice copies no step.
     #[serde(default)]
-    pub steps: Vec<StepDecl>,
+    pub steps: Vec<std::sync::Arc<StepDecl>>,
 }
 
 /// A release plan applies when `from < release <= to` (semver), both rendered.
