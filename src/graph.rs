@@ -119,6 +119,32 @@ pub fn build(nodes: &[Node], diags: &mut Vec<Diagnostic>) -> Graph {
             }
         }
     }
+    for (i, n) in nodes.iter().enumerate() {
+        for later in &n.decl.before {
+            match g.index.get(&later.value) {
+                Some(&j) => {
+                    if edge_pos.insert((i, j), later.pos).is_none() {
+                        g.dag.add_edge(NodeIndex::new(i), NodeIndex::new(j), ());
+                    }
+                }
+                None => {
+                    let mut d = Diagnostic::error(
+                        "unknown-dependency",
+                        n.file,
+                        later.pos,
+                        format!(
+                            "step `{}` runs before `{}`, which is not a step of this plan",
+                            n.decl.id.value, later.value
+                        ),
+                    );
+                    if let Some(h) = did_you_mean(&later.value, g.index.keys().map(String::as_str)) {
+                        d = d.with_help(h);
+                    }
+                    diags.push(d);
+                }
+            }
+        }
+    }
     report_cycles(&mut g, nodes, &edge_pos, diags);
     if !g.has_cycle {
         g.order = topo_order(&g.dag);

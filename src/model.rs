@@ -196,6 +196,10 @@ pub struct StepDecl {
     /// Steps that must succeed (or be skipped) first.
     #[serde(default)]
     pub needs: Vec<Name>,
+    /// Steps that must wait for this one: the reverse of `needs`, so a
+    /// release plan can put a check in front of a base plan's step.
+    #[serde(default)]
+    pub before: Vec<Name>,
     #[serde(default)]
     pub run: Option<Sp<RunAction>>,
     #[serde(default)]

@@ -44,7 +44,13 @@ pub fn show(p: &Prepared, renderer: &Renderer) -> Result<String, String> {
         }
         let _ = writeln!(out, "\n{title}:");
         for (k, b) in list {
-            let v = if b.secret { "***".to_owned() } else { b.value.clone() };
+            let v = if b.secret {
+                "***".to_owned()
+            } else if b.value.is_empty() {
+                "\"\"".to_owned()
+            } else {
+                b.value.clone()
+            };
             let origin = match &b.origin {
                 Origin::Probe => {
                     let f = &c.facts[k.as_str()].decl;
@@ -96,7 +102,10 @@ pub fn show(p: &Prepared, renderer: &Renderer) -> Result<String, String> {
         if let Some(d) = &s.decl.description {
             let _ = writeln!(out, "       {}", d.value.trim());
         }
-        let needs: Vec<&str> = s.decl.needs.iter().map(|n| n.value.as_str()).collect();
+        // From the graph: `before:` entries of other steps count too.
+        let mut need_ids: Vec<usize> = c.graph.needs(i).collect();
+        need_ids.sort();
+        let needs: Vec<&str> = need_ids.iter().map(|&n| c.steps[n].decl.id.value.as_str()).collect();
         if !needs.is_empty() {
             let _ = writeln!(out, "       needs: {}", needs.join(", "));
         }
