@@ -266,6 +266,10 @@ impl Journal {
         self.file.sync_all()
     }
 
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
     pub fn sync(&mut self) -> std::io::Result<()> {
         if std::mem::take(&mut self.dirty) {
             self.file.sync_data()?;

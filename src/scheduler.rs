@@ -93,6 +93,18 @@ impl Shared {
     }
 }
 
+/// Syncs the journal on a blocking thread, so the runtime goes on reaping
+/// and draining running steps meanwhile.
+async fn sync_off_thread(shared: &Arc<Shared>) {
+    let dirty = shared.journal.lock().map(|j| j.is_dirty()).unwrap_or(true);
+    if dirty {
+        let sh = shared.clone();
+        if tokio::task::spawn_blocking(move || sh.sync()).await.is_err() {
+            shared.sync();
+        }
+    }
+}
+
 /// Signals that stop a run; each one received raises the cancel level.
 pub fn signal_stream() -> mpsc::UnboundedReceiver<&'static str> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -267,7 +279,7 @@ pub async fn execute(
                 (i, r, st)
             })
             .collect();
-        shared.sync();
+        sync_off_thread(&shared).await;
         for (i, r, st) in started {
             let sh = shared.clone();
             running.spawn(async move {
@@ -278,7 +290,7 @@ pub async fn execute(
         if running.is_empty() {
             break;
         }
-        shared.sync();
+        sync_off_thread(&shared).await;
         tokio::select! {
             joined = running.join_next() => {
                 let Some(joined) = joined else { continue };

@@ -400,3 +400,24 @@ fn only_refuses_steps_whose_needs_have_not_succeeded() {
     let r = run(&d, plan, &["--only", "nope"]);
     assert_eq!(r.code, 2);
 }
+
+#[test]
+fn on_a_terminal_a_live_view_shows_progress_and_running_steps() {
+    // `script` gives plan a pseudo-terminal, as an operator's shell would.
+    let d = Dir::new();
+    let p = d.file("plan.yaml", "apiVersion: plan/v1\nname: tty\nsteps:\n  - id: first\n    run: sleep 0.5\n  - id: second\n    needs: [first]\n    run: echo done\n");
+    let cmd = format!("{} run {} --state-dir {}", bin(), p.display(), state(&d));
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(d.path())
+        .output()
+        .expect("script (util-linux) runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("[0/2] running: first"), "{text}");
+    assert!(text.contains("[second] done"), "{text}");
+    assert!(text.contains("STEP    STATUS          DURATION"), "{text}");
+    // Not on a terminal: no control codes at all.
+    let r = run(&Dir::new(), "apiVersion: plan/v1\nname: plain\nsteps:\n  - id: a\n    run: echo hi\n", &[]);
+    assert!(!r.stdout.contains('\u{1b}') && !r.stderr.contains('\u{1b}'), "{:?}", r.stdout);
+}
