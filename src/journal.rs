@@ -458,7 +458,11 @@ pub fn list_runs(state: &Path) -> Vec<RunSummary> {
     let Ok(entries) = std::fs::read_dir(runs_dir(state)) else { return Vec::new() };
     let mut ids: Vec<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
     ids.sort();
-    ids.iter().filter_map(|id| read(state, id).ok().and_then(|ev| RunSummary::from_events(&ev))).collect()
+    let mut runs: Vec<RunSummary> =
+        ids.iter().filter_map(|id| read(state, id).ok().and_then(|ev| RunSummary::from_events(&ev))).collect();
+    // Ids sort by second; two runs in one second are ordered by their start time.
+    runs.sort_by(|a, b| a.started.cmp(&b.started).then_with(|| a.run_id.cmp(&b.run_id)));
+    runs
 }
 
 /// The per-plan lock: an OS file lock, so a crashed holder never blocks the next run.

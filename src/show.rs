@@ -66,12 +66,8 @@ pub fn show(p: &Prepared, renderer: &Renderer) -> Result<String, String> {
                     };
                     format!("probed: {cmd}")
                 }
-                Origin::Default
-                | Origin::Unset
-                | Origin::FactDefault
-                | Origin::Cli
-                | Origin::Env(_)
-                | Origin::VarsFile(_)
+                Origin::FactDefault => b.origin.to_string(),
+                Origin::Cli | Origin::Env(_) | Origin::VarsFile(_) | Origin::Journal(_)
                     if c.facts.contains_key(k.as_str()) =>
                 {
                     format!("overridden by {}, not probed", b.origin)

@@ -421,3 +421,104 @@ fn on_a_terminal_a_live_view_shows_progress_and_running_steps() {
     let r = run(&Dir::new(), "apiVersion: plan/v1\nname: plain\nsteps:\n  - id: a\n    run: echo hi\n", &[]);
     assert!(!r.stdout.contains('\u{1b}') && !r.stderr.contains('\u{1b}'), "{:?}", r.stdout);
 }
+
+#[test]
+fn skip_counts_as_skipped_and_dependents_run() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: skip\nsteps:\n  - id: slow\n    run: touch slow\n  - id: next\n    needs: [slow]\n    run: touch next\n";
+    let r = run(&d, plan, &["--skip", "slow"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(!d.path().join("slow").exists() && d.path().join("next").exists());
+    assert_eq!(step_status(&status_of(&d), "slow"), "skipped");
+    let r = run(&d, plan, &["--skip", "slwo"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("--skip `slwo`: no such step in this plan") && r.stderr.contains("did you mean `slow`?"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn runs_lists_every_run_with_its_state() {
+    let d = Dir::new();
+    assert_eq!(run(&d, "apiVersion: plan/v1\nname: first-plan\nsteps:\n  - id: a\n    run: \"true\"\n", &[]).code, 0);
+    assert_eq!(run(&d, "apiVersion: plan/v1\nname: second-plan\nsteps:\n  - id: a\n    run: \"false\"\n", &[]).code, 1);
+    let r = d.plan(&["runs", "--state-dir", &state(&d)]);
+    assert_eq!(r.code, 0);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", r.stdout);
+    assert!(lines[0].starts_with("RUN") && lines[0].contains("PLAN") && lines[0].contains("STATUS"));
+    assert!(
+        lines[1].contains("first-plan") && lines[1].contains("succeeded") && lines[1].contains("1/1 done"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines[2].contains("second-plan") && lines[2].contains("failed") && lines[2].contains("0/1 done"),
+        "{}",
+        r.stdout
+    );
+    let r = d.plan(&["status", "--state-dir", &state(&d), "no-such-run"]);
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn resuming_asks_for_secrets_again() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: sec-resume\nvars:\n  token:\n    secret: true\n    required: true\nsteps:\n  - id: use\n    run: sh -c 'test -e ok'\n    env:\n      T: '{{token}}'\n";
+    assert_eq!(run(&d, plan, &["--var", "token=abc123"]).code, 1);
+    let r = run(&d, plan, &["--resume"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("variable `token` is required"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("secrets are never written to the journal, so a resumed run needs them again"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(d.path().join("ok"), "").expect("write");
+    assert_eq!(run(&d, plan, &["--resume", "--var", "token=abc123"]).code, 0);
+}
+
+#[test]
+fn a_second_ctrl_c_kills_at_once() {
+    let d = Dir::new();
+    // The step ignores SIGTERM: only SIGKILL stops it.
+    let p = d.file("plan.yaml", "apiVersion: plan/v1\nname: stubborn\nsteps:\n  - id: stubborn\n    shell: \"trap '' TERM; echo $$ > pgid; sleep 300 & wait; sleep 300\"\n");
+    let mut child =
+        spawn_plan(d.path(), &["run", p.to_str().expect("utf-8"), "--state-dir", &state(&d), "--grace", "60s"]);
+    wait_for_file(&d.path().join("pgid"), 20);
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("first");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().expect("try_wait").is_none(), "plan stopped before the grace period or a second Ctrl-C");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("second");
+    let start = Instant::now();
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    // Far below the 60 s grace: the second signal did not wait for it.
+    assert!(start.elapsed() < Duration::from_secs(30));
+    let pgid: i32 = std::fs::read_to_string(d.path().join("pgid")).expect("pgid").trim().parse().expect("pgid");
+    assert!(!pid_alive(pgid), "the step survived the second Ctrl-C");
+    assert_eq!(step_status(&status_of(&d), "stubborn"), "interrupted");
+}
+
+#[test]
+fn dry_run_of_a_resume_says_what_it_would_skip() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: dr\nsteps:\n  - id: done-already\n    run: \"true\"\n  - id: broken\n    needs: [done-already]\n    run: \"false\"\n";
+    assert_eq!(run(&d, plan, &[]).code, 1);
+    let r = run(&d, plan, &["--resume", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("resume would skip (succeeded before, unchanged): done-already"), "{}", r.stdout);
+}
+
+#[test]
+fn a_step_killed_by_a_signal_says_which() {
+    let d = Dir::new();
+    let r = run(&d, "apiVersion: plan/v1\nname: sig\nsteps:\n  - id: dies\n    shell: kill -KILL $$\n", &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("killed by SIGKILL"), "{}", r.stdout);
+    assert!(status_of(&d).lines().any(|l| l.starts_with("dies") && l.contains("SIGKILL")), "{}", status_of(&d));
+}

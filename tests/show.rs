@@ -253,3 +253,22 @@ fn a_long_chain_compiles_without_overflowing_the_stack() {
             .starts_with("dependency cycle: s0 -> s19999 -> s19998")
     );
 }
+
+#[test]
+fn facts_time_out_and_fall_back_to_their_default() {
+    let d = Dir::new();
+    let p = d.file(
+        "facts.yaml",
+        "apiVersion: plan/v1\nname: facts\nfacts:\n  slow:\n    shell: 'sleep 30 & wait'\n    timeout: 300ms\n  missing:\n    run: no-such-program-anywhere\n    default: none\nsteps:\n  - id: a\n    run: echo {{slow}} {{missing}}\n",
+    );
+    let start = std::time::Instant::now();
+    let r = d.plan(&["show", p.to_str().expect("utf-8")]);
+    assert!(start.elapsed() < std::time::Duration::from_secs(20), "the probe was not killed");
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("fact `slow` could not be probed") && r.stderr.contains("timed out"), "{}", r.stderr);
+    let r = d.plan(&["show", p.to_str().expect("utf-8"), "--var", "slow=given"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("slow = given (overridden by --var, not probed)"), "{}", r.stdout);
+    assert!(r.stdout.contains("missing = none (fact default (probe failed))"), "{}", r.stdout);
+    assert!(r.stdout.contains("run: echo given none"), "{}", r.stdout);
+}
