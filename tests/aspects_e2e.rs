@@ -362,3 +362,30 @@ fn replaying_tracking_logs_dry_runs_first_and_keeps_the_source_config_secret() {
     assert!(optimize > replays[1], "{calls:?}");
     assert!(!r.stdout.contains("S3cr3tKey") && !r.stderr.contains("S3cr3tKey"), "secret printed");
 }
+
+#[test]
+#[ignore = "end to end with tutor from PyPI; CI runs it with --include-ignored"]
+fn a_tutor_moved_by_pip_stops_the_upgrade_before_the_builds() {
+    let _guard = VENV_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let venv = venv(TUTOR_21, "3.0.0");
+    let site = Site::new(venv.clone());
+    // pip's resolver trap, reproduced for real: the install also moves Tutor to another version.
+    let pip = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {log}\n{pip} \"$@\" || exit $?\nif [ \"$1\" = install ]; then {pip} install --quiet --disable-pip-version-check tutor==21.0.8; fi\n",
+        log = site.path().join("pip.log").display(),
+        pip = venv.join("bin/pip").display()
+    );
+    std::fs::write(site.path().join("bin/pip"), pip).expect("write pip");
+    let builds_before = site.docker_calls().len();
+    let r = site.plan(&["run", "aspects-upgrade", "--var", "target=3.0.3", "--yes"], &[]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("[verify-install] pip changed Tutor from 21.0.9 to 21.0.8; reinstall tutor==21.0.9 with a compatible Aspects"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(site.docker_calls().len(), builds_before, "images were built after the check failed");
+    let status =
+        plan_in(site.path(), &["status", "--state-dir", &site.path().join("state").display().to_string()]).stdout;
+    assert!(status.lines().any(|l| l.starts_with("build-images") && l.contains("blocked")), "{status}");
+}
