@@ -56,6 +56,13 @@ pub enum Event {
         definition: String,
         log: String,
     },
+    /// The step's process group, so a resume after a crash can stop what is left of it.
+    StepSpawned {
+        step: String,
+        pgid: i32,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        start_time: Option<u64>,
+    },
     StepFinished {
         step: String,
         attempt: u32,
@@ -327,6 +334,8 @@ pub struct StepState {
     pub message: Option<String>,
     pub definition: Option<String>,
     pub capture: Option<String>,
+    /// The process group of an attempt that has not finished, and its leader's start time.
+    pub process: Option<(i32, Option<u64>)>,
 }
 
 impl RunSummary {
@@ -348,6 +357,7 @@ impl RunSummary {
                     message: None,
                     definition: None,
                     capture: None,
+                    process: None,
                 };
                 (s.clone(), st)
             })
@@ -378,6 +388,10 @@ impl RunSummary {
                     s.definition = Some(definition.clone());
                     s.log = Some(log.clone());
                 }
+                Event::StepSpawned { step, pgid, start_time } => {
+                    let s = states.entry(step.clone()).or_insert_with(|| blank(step));
+                    s.process = Some((*pgid, *start_time));
+                }
                 Event::StepFinished {
                     step,
                     status,
@@ -391,6 +405,7 @@ impl RunSummary {
                     ..
                 } => {
                     let s = states.entry(step.clone()).or_insert_with(|| blank(step));
+                    s.process = None;
                     s.status = if *retrying { Status::Running } else { *status };
                     s.exit_code = *exit_code;
                     s.signal = signal.clone();
@@ -444,6 +459,7 @@ fn blank(id: &str) -> StepState {
         message: None,
         definition: None,
         capture: None,
+        process: None,
     }
 }
 

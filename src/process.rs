@@ -82,6 +82,40 @@ impl LogFile {
     }
 }
 
+/// When a process started, in clock ticks since boot (`/proc/PID/stat` field 22):
+/// with the pid, it names one process even after the pid is reused.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after the last `)`.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Stops what is left of a process group started by a run that crashed:
+/// SIGTERM, then SIGKILL after `grace`. Returns whether anything was there.
+/// The group is only touched if its leader is gone or is the same process
+/// (same start time) as recorded, so a reused pid is never signalled.
+pub fn stop_leftover_group(pgid: i32, recorded_start: Option<u64>, grace: Duration) -> bool {
+    let pid = Pid::from_raw(pgid);
+    if pgid <= 1 || killpg(pid, None).is_err() {
+        return false;
+    }
+    if let (Some(now), Some(then)) = (start_time(pgid), recorded_start)
+        && now != then
+    {
+        return false;
+    }
+    let _ = killpg(pid, Signal::SIGTERM);
+    let deadline = std::time::Instant::now() + grace;
+    while std::time::Instant::now() < deadline {
+        if killpg(pid, None).is_err() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = killpg(pid, Signal::SIGKILL);
+    true
+}
+
 fn signal_group(pgid: i32, sig: Signal) {
     if pgid > 0 {
         let _ = killpg(Pid::from_raw(pgid), sig);
@@ -127,6 +161,7 @@ pub async fn run(
     sink: Arc<dyn OutputSink>,
     secrets: Arc<Vec<String>>,
     mut cancel: watch::Receiver<Cancel>,
+    on_spawn: &(dyn Fn(i32) + Sync),
 ) -> ProcResult {
     let fail = |m: String| ProcResult { end: ProcEnd::SpawnFailed(m), stdout: None };
     let log = Arc::new(LogFile::new(log_path));
@@ -155,6 +190,7 @@ pub async fn run(
         Err(e) => return fail(format!("cannot start `{}`: {e}", spec.program)),
     };
     let pgid = child.id().map_or(0, |p| p as i32);
+    on_spawn(pgid);
     let step: Arc<str> = Arc::from(step);
     let out = child.stdout.take().map(|o| {
         tokio::spawn(drain(o, step.clone(), Stream::Stdout, log.clone(), sink.clone(), secrets.clone(), spec.capture))

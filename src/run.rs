@@ -196,6 +196,20 @@ pub fn run(req: RunRequest) -> u8 {
         Ok(l) => l,
         Err(e) => return fail(&e.to_string(), Some("wait for it to finish, or stop it (Ctrl-C) first")),
     };
+    // A crashed run may have left a step's processes behind: never run a step
+    // again while its previous attempt is still going.
+    if let Some(r) = &earlier_run {
+        for s in r.steps.iter().filter(|s| matches!(s.status, Status::Interrupted | Status::Running)) {
+            if let Some((pgid, start)) = s.process
+                && crate::process::stop_leftover_group(pgid, start, req.grace)
+            {
+                eprintln!(
+                    "stopped the processes step `{}` left running in run {} (process group {pgid})",
+                    s.id, r.run_id
+                );
+            }
+        }
+    }
     let journal = match &earlier_run {
         Some(r) => Journal::reopen(&state, &r.run_id),
         None => Journal::create(&state, &run_id),

@@ -486,7 +486,12 @@ async fn attempt_once(sh: &Shared, r: &RenderedStep, log_path: &std::path::Path)
         grace: sh.grace,
         capture: r.capture.is_some(),
     };
-    let res = process::run(spec, &r.id, log_path, sh.reporter.clone(), sh.secrets.clone(), sh.cancel.clone()).await;
+    let on_spawn = |pgid: i32| {
+        sh.write_unsynced(&Event::StepSpawned { step: r.id.clone(), pgid, start_time: process::start_time(pgid) });
+    };
+    let res =
+        process::run(spec, &r.id, log_path, sh.reporter.clone(), sh.secrets.clone(), sh.cancel.clone(), &on_spawn)
+            .await;
     let capture = res.stdout.map(|s| s.trim().to_owned());
     let mut o = match res.end {
         ProcEnd::Exited(0) => StepOutcome { exit_code: Some(0), ..outcome(Status::Succeeded, None) },

@@ -204,12 +204,15 @@ fn sigkill_mid_run_then_resume_skips_what_succeeded() {
     assert_eq!(step_status(&st, "one"), "succeeded", "{st}");
     assert_eq!(step_status(&st, "two"), "interrupted", "{st}");
     assert!(st.lines().next().unwrap_or("").ends_with(": crashed"), "{st}");
-    // SIGKILL gives plan no chance to stop step two: its group lives on. Kill it as an operator would.
+    // SIGKILL gives plan no chance to stop step two: its group lives on until the resume stops it.
     let pgid: i32 = std::fs::read_to_string(d.path().join("stuck")).expect("pgid").trim().parse().expect("pgid");
-    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
+    assert!(pid_alive(pgid), "step two's process should outlive a SIGKILLed plan");
     std::fs::write(d.path().join("resumed"), "").expect("write");
-    let r = d.plan(&[&args[..], &["--resume"]].concat());
+    let r = d.plan(&[&args[..], &["--resume", "--grace", "2s"]].concat());
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("stopped the processes step `two` left running in run "), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("(process group {pgid})")), "{}", r.stderr);
+    assert!(!pid_alive(pgid), "the leftover of step two survived the resume");
     assert_eq!(std::fs::read_to_string(d.path().join("ran")).expect("ran"), "one\ntwo\ntwo\nthree\n");
     let st = status_of(&d);
     assert!(st.lines().next().unwrap_or("").ends_with(": succeeded"), "{st}");
