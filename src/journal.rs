@@ -343,25 +343,7 @@ impl RunSummary {
         let Some(Event::RunStarted { run_id, plan, time, pid, files, values, secrets, steps }) = events.first() else {
             return None;
         };
-        let mut states: IndexMap<String, StepState> = steps
-            .iter()
-            .map(|s| {
-                let st = StepState {
-                    id: s.clone(),
-                    status: Status::Pending,
-                    attempts: 0,
-                    exit_code: None,
-                    signal: None,
-                    duration_ms: None,
-                    log: None,
-                    message: None,
-                    definition: None,
-                    capture: None,
-                    process: None,
-                };
-                (s.clone(), st)
-            })
-            .collect();
+        let mut states: IndexMap<String, StepState> = steps.iter().map(|s| (s.clone(), blank(s))).collect();
         let mut summary = RunSummary {
             run_id: run_id.clone(),
             plan: plan.clone(),

@@ -349,7 +349,6 @@ pub async fn execute(
 /// A step's first `step-started`, written by the scheduler before it spawns the step.
 struct Started {
     definition: String,
-    log: String,
     log_path: std::path::PathBuf,
 }
 
@@ -362,27 +361,21 @@ fn journal_start(sh: &Shared, r: &RenderedStep, attempt: u32) -> Started {
         attempt,
         time: now(),
         definition: definition.clone(),
-        log: log.clone(),
+        log,
     });
     sh.reporter.step_started(&r.id, attempt);
-    Started { definition, log, log_path }
+    Started { definition, log_path }
 }
 
 async fn run_step(sh: &Shared, r: RenderedStep, first: Started) -> StepOutcome {
-    let Started { definition, log, log_path } = first;
+    let Started { definition, log_path } = first;
     let started = Instant::now();
     let mut attempt = 0;
     loop {
         attempt += 1;
         if attempt > 1 {
-            sh.write(&Event::StepStarted {
-                step: r.id.clone(),
-                attempt,
-                time: now(),
-                definition: definition.clone(),
-                log: log.clone(),
-            });
-            sh.reporter.step_started(&r.id, attempt);
+            journal_start(sh, &r, attempt);
+            sh.sync();
         }
         let t = Instant::now();
         let mut out = attempt_once(sh, &r, &log_path).await;

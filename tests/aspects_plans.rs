@@ -10,14 +10,6 @@ fn show(extra: &[&str]) -> Run {
     plan(&[&base[..], extra].concat())
 }
 
-fn included(r: &Run) -> Vec<String> {
-    r.stdout
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("included "))
-        .map(|l| l.split(' ').next().unwrap_or("").to_owned())
-        .collect()
-}
-
 #[test]
 fn release_plans_between_installed_and_target_are_included_in_order() {
     let cases: &[(&str, &str, &str, &[&str])] = &[
@@ -36,7 +28,7 @@ fn release_plans_between_installed_and_target_are_included_in_order() {
             &format!("tutor_version={tutor}"),
         ]);
         assert_eq!(r.code, 0, "{}", r.stderr);
-        assert_eq!(included(&r), *want, "{from} -> {to}:\n{}", r.stdout);
+        assert_eq!(included_plans(&r.stdout), *want, "{from} -> {to}:\n{}", r.stdout);
     }
 }
 
@@ -197,7 +189,7 @@ fn a_release_that_needs_a_replay_ships_a_release_plan() {
         "tutor_root=/srv/tutor",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(included(&r), vec!["aspects-9-0-0"]);
+    assert_eq!(included_plans(&r.stdout), vec!["aspects-9-0-0"]);
     assert!(r.stdout.contains("replay-tracking-logs-9-0 [run] (from aspects-9-0-0)\n       Replay tracking logs through the new transforms, deduplicating afterwards\n       needs: init"), "{}", r.stdout);
     assert!(
         r.stdout.contains("--source_config '***' --destination_provider LRS --transformer_type xapi --deduplicate"),

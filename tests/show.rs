@@ -78,11 +78,7 @@ fn included(installed_version: &str, target: &str) -> Vec<String> {
         "{}",
         r.stdout
     );
-    r.stdout
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("included "))
-        .map(|l| l.split(' ').next().unwrap_or("").to_owned())
-        .collect()
+    included_plans(&r.stdout)
 }
 
 #[test]

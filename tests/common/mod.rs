@@ -122,3 +122,12 @@ pub fn journal_events(state: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(ids.last().expect("a run").join("journal.jsonl")).expect("journal");
     text.lines().map(json).collect()
 }
+
+/// The release plans `plan show` says it included, in order.
+pub fn included_plans(show_output: &str) -> Vec<String> {
+    show_output
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("included "))
+        .map(|l| l.split(' ').next().unwrap_or("").to_owned())
+        .collect()
+}
