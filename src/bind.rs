@@ -283,7 +283,9 @@ pub fn bind(
             continue;
         }
         let ctx = values.context(plan, c.base().release.as_ref().map(|r| r.value.as_str()), "", &HashMap::new());
-        let (value, origin) = match probe(&f.decl, &ctx, renderer) {
+        let probed = probe(&f.decl, &ctx, renderer);
+        tracing::info!(fact = %name, result = ?probed, "probed");
+        let (value, origin) = match probed {
             Ok(v) => (v, Origin::Probe),
             Err(message) => match &f.decl.default {
                 Some(d) => (d.value.clone(), Origin::FactDefault),

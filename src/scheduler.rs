@@ -310,7 +310,7 @@ pub async fn execute(
                     interrupted = true;
                 }
                 reporter.step_finished(id, out.status, out.duration, out.message.as_deref());
-                let _ = (out.exit_code, &out.signal, out.attempts);
+                tracing::debug!(step = %id, status = out.status.as_str(), attempts = out.attempts, exit_code = ?out.exit_code, "step finished");
                 finish!(i, out.status);
             }
             sig = signals.recv() => {
@@ -364,6 +364,7 @@ fn journal_start(sh: &Shared, r: &RenderedStep, attempt: u32) -> Started {
         log,
     });
     sh.reporter.step_started(&r.id, attempt);
+    tracing::debug!(step = %r.id, attempt, action = r.action.kind(), "step started");
     Started { definition, log_path }
 }
 

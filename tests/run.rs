@@ -268,6 +268,12 @@ fn secrets_never_reach_output_logs_or_journal() {
     assert!(!everything.contains("TopSecret123"), "secret leaked");
     let j = run(&d, plan, &["--var", "token=TopSecret123", "--output", "json"]);
     assert!(!j.stdout.contains("TopSecret123"));
+    // Nor the most verbose diagnostics.
+    let p = d.path().join("plan.yaml");
+    let args = ["-vvv", "run", p.to_str().expect("utf-8"), "--state-dir", &state(&d), "--var", "token=TopSecret123"];
+    let v = plan_env(d.path(), &args, &[("RUST_LOG", "trace")]);
+    assert!(v.stderr.contains("step started"), "tracing is on: {}", v.stderr);
+    assert!(!v.stderr.contains("TopSecret123") && !v.stdout.contains("TopSecret123"), "secret in tracing output");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
