@@ -79,15 +79,31 @@ pub struct TemplateRef<'a> {
     pub escape: Escape,
 }
 
-/// Every template of a step, in a fixed order.
-pub fn step_templates(decl: &StepDecl) -> Vec<TemplateRef<'_>> {
+/// A `run:` line that cannot be split into words, or has none.
+pub struct SplitError(pub String);
+
+/// Every template of a step, in a fixed order, and whether its `run:` line
+/// splits into words (checked here, so each line is split once).
+pub fn step_templates(decl: &StepDecl) -> (Vec<TemplateRef<'_>>, Option<SplitError>) {
     let mut out = Vec::new();
+    let mut split_error = None;
     if let Some(run) = &decl.run {
         match &run.value {
             RunAction::Line(line) => {
                 // Each word is its own template; count the `{{` before it in the line.
                 let mut base = 0;
-                if let Ok(words) = template::split_words(line) {
+                let words = match template::split_words(line) {
+                    Ok(w) if w.is_empty() => {
+                        split_error = Some(SplitError("`run` is empty".into()));
+                        Vec::new()
+                    }
+                    Ok(w) => w,
+                    Err(e) => {
+                        split_error = Some(SplitError(format!("cannot split `run` into words: {e}")));
+                        Vec::new()
+                    }
+                };
+                {
                     for w in words {
                         let n = template::mustache_offsets(&w).len();
                         if n > 0 {
@@ -124,7 +140,7 @@ pub fn step_templates(decl: &StepDecl) -> Vec<TemplateRef<'_>> {
         }
     }
     out.extend(decl.env.values().map(|v| t(v, Escape::None)));
-    out
+    (out, split_error)
 }
 
 /// Where the n-th `{{` of a scalar starting at `pos` is, in its file.
@@ -132,9 +148,9 @@ pub fn mustache_pos(source: &SourceFile, pos: Pos, n: usize) -> Pos {
     if pos.line == 0 {
         return pos;
     }
-    let rest = source.text.get(pos.offset..).unwrap_or("");
+    let rest = source.text.get(pos.offset as usize..).unwrap_or("");
     match template::mustache_offsets(rest).get(n) {
-        Some(&o) => source.pos(pos.offset + o, 2),
+        Some(&o) => source.pos(pos.offset as usize + o, 2),
         None => pos,
     }
 }
@@ -406,20 +422,6 @@ fn check_step(src: &SourceFile, s: &StepDecl, diags: &mut Vec<Diagnostic>) {
                 .with_help("remove `message`, or make this an `assert` step"),
         );
     }
-    if let Some(run) = &s.run
-        && let RunAction::Line(line) = &run.value
-    {
-        match template::split_words(line) {
-            Ok(w) if w.is_empty() => diags.push(
-                Diagnostic::error("invalid-value", src, run.pos, "`run` is empty").with_help("give the program to run"),
-            ),
-            Ok(_) => {}
-            Err(e) => diags.push(
-                Diagnostic::error("invalid-value", src, run.pos, format!("cannot split `run` into words: {e}"))
-                    .with_help("close the quote, or use `run: [argv, words]`"),
-            ),
-        }
-    }
     for d in [&s.timeout, &s.retry_delay].into_iter().flatten() {
         check_duration(src, d, diags);
     }
@@ -560,7 +562,14 @@ fn check_templates(c: &Compiled, diags: &mut Vec<Diagnostic>) {
     };
     for (i, s) in c.steps.iter().enumerate() {
         let src = c.source(s.file);
-        for t in step_templates(&s.decl) {
+        let (templates, split_error) = step_templates(&s.decl);
+        if let (Some(SplitError(msg)), Some(run)) = (split_error, &s.decl.run) {
+            diags.push(
+                Diagnostic::error("invalid-value", src, run.pos, msg)
+                    .with_help("give the program to run; close any quote, or use `run: [argv, words]`"),
+            );
+        }
+        for t in templates {
             check(src, &t, Some(i), true, diags);
         }
         if let Some(sh) = &s.decl.shell {

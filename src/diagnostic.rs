@@ -43,7 +43,7 @@ impl SourceFile {
     /// A position for a byte range of this file.
     pub fn pos(&self, offset: usize, len: usize) -> Pos {
         let (line, column) = self.line_col(offset);
-        Pos { line, column, offset, len }
+        Pos { line, column, offset: offset as u32, len: len as u32 }
     }
 }
 
@@ -83,8 +83,8 @@ impl Diagnostic {
             line: pos.line,
             column: pos.column,
             help: None,
-            offset: pos.offset,
-            len: pos.len,
+            offset: pos.offset as usize,
+            len: pos.len as usize,
             label: None,
         }
     }

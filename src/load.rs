@@ -122,7 +122,13 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
         .location()
         .map(Pos::from)
         .filter(|p| p.line > 0)
-        .map(|p| if p.offset == 0 && p.line > 1 { source.pos(offset_of(source, p.line, p.column), p.len) } else { p })
+        .map(|p| {
+            if p.offset == 0 && p.line > 1 {
+                source.pos(offset_of(source, p.line, p.column), p.len as usize)
+            } else {
+                p
+            }
+        })
         .unwrap_or(Pos { line: 1, column: 1, offset: 0, len: 0 });
     let (code, message, help) = match inner {
         YamlError::SerdeUnknownField { field, expected, .. } => (

@@ -17,8 +17,10 @@ use serde::{Deserialize, Serialize};
 pub struct Pos {
     pub line: u32,
     pub column: u32,
-    pub offset: usize,
-    pub len: usize,
+    /// Byte offset and length; u32 is plenty for a plan (at most 4 MiB) and
+    /// keeps the many spanned fields of a step small.
+    pub offset: u32,
+    pub len: u32,
 }
 
 impl From<serde_saphyr::Location> for Pos {
@@ -27,8 +29,8 @@ impl From<serde_saphyr::Location> for Pos {
         Pos {
             line: loc.line() as u32,
             column: loc.column() as u32,
-            offset: span.byte_offset().unwrap_or(0) as usize,
-            len: span.byte_len().unwrap_or(0) as usize,
+            offset: span.byte_offset().unwrap_or(0) as u32,
+            len: span.byte_len().unwrap_or(0) as u32,
         }
     }
 }
