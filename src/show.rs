@@ -20,6 +20,19 @@ pub fn capture_placeholders(c: &Compiled) -> HashMap<String, String> {
         .collect()
 }
 
+fn uses_captures(c: &Compiled, step: usize) -> bool {
+    let captures = capture_placeholders(c);
+    let decl = &c.steps[step].decl;
+    let (templates, _) = crate::compile::step_templates(decl);
+    let when = decl.when.iter().map(|w| w.value.as_str());
+    templates
+        .iter()
+        .map(|t| t.text.as_ref())
+        .chain(when)
+        .filter_map(|t| crate::template::analyze(t).ok())
+        .any(|names| names.iter().any(|n| captures.contains_key(&n.name)))
+}
+
 pub fn show(p: &Prepared, renderer: &Renderer) -> Result<String, String> {
     let c = &p.compiled;
     let base = c.base();
@@ -86,7 +99,15 @@ pub fn show(p: &Prepared, renderer: &Renderer) -> Result<String, String> {
     );
     for (n, &i) in c.graph.order.iter().enumerate() {
         let s = &c.steps[i];
-        let r = render_step(s, &ctx, renderer).map_err(|e| format!("step `{}`: {e}", s.decl.id.value))?;
+        let r = match render_step(s, &ctx, renderer) {
+            Ok(r) => r,
+            // A step reading captures can only be rendered once they exist.
+            Err(_) if uses_captures(c, i) => {
+                let _ = writeln!(out, "{:>3}. {} [rendered at run time: it reads a capture]", n + 1, s.decl.id.value);
+                continue;
+            }
+            Err(e) => return Err(format!("step `{}`: {e}", s.decl.id.value)),
+        };
         let from = if s.file == 0 { String::new() } else { format!(" (from {})", c.files[s.file].plan.name.value) };
         let _ = writeln!(
             out,

@@ -268,3 +268,12 @@ fn facts_time_out_and_fall_back_to_their_default() {
     assert!(r.stdout.contains("missing = none (fact default (probe failed))"), "{}", r.stdout);
     assert!(r.stdout.contains("run: echo given none"), "{}", r.stdout);
 }
+
+#[test]
+fn a_step_that_reads_a_capture_in_when_is_shown_as_decided_at_run_time() {
+    let d = Dir::new();
+    let p = d.file("cw.yaml", "apiVersion: plan/v1\nname: cw\nsteps:\n  - id: probe\n    run: echo true\n    capture: ok\n  - id: maybe\n    needs: [probe]\n    when: \"{{ok}}\"\n    run: echo yes\n");
+    let r = d.plan(&["show", p.to_str().expect("utf-8")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("  2. maybe [rendered at run time: it reads a capture]"), "{}", r.stdout);
+}
