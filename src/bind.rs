@@ -305,7 +305,7 @@ pub fn bind(
 
 /// Runs a fact's probe: no stdin, its own process group, killed at the timeout.
 fn probe(f: &FactDecl, ctx: &Value, renderer: &Renderer) -> Result<String, String> {
-    let mut cmd = match (&f.run, &f.shell) {
+    let (mut cmd, display) = match (&f.run, &f.shell) {
         (Some(run), _) => {
             let words: Vec<String> = match &run.value {
                 RunAction::Line(l) => split_words(l)?,
@@ -315,19 +315,18 @@ fn probe(f: &FactDecl, ctx: &Value, renderer: &Renderer) -> Result<String, Strin
             let (prog, args) = words.split_first().ok_or("empty command")?;
             let mut cmd = Command::new(prog);
             cmd.args(args);
-            cmd
+            (cmd, format!("`{}`", words.join(" ")))
         }
         (None, Some(sh)) => {
             let script = renderer.render(&sh.value, ctx, Escape::Shell)?;
             let mut cmd = Command::new("sh");
             cmd.args(["-eu", "-c", &script]);
-            cmd
+            (cmd, "its shell script".to_owned())
         }
         (None, None) => return Err("no command".into()),
     };
     let timeout = f.timeout.as_ref().and_then(|t| parse_duration(&t.value)).unwrap_or(FACT_TIMEOUT);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
-    let display = format!("{cmd:?}");
     let mut child = cmd.spawn().map_err(|e| format!("cannot start {display}: {e}"))?;
     let mut out = child.stdout.take().ok_or("no stdout")?;
     let mut err = child.stderr.take().ok_or("no stderr")?;

@@ -74,7 +74,11 @@ pub fn show(p: &Prepared, renderer: &Renderer) -> Result<String, String> {
                                 a.iter().map(|w| w.value.clone()).collect::<Vec<_>>().join(" ")
                             }
                         },
-                        (None, Some(s)) => s.value.trim().to_owned(),
+                        (None, Some(s)) => {
+                            let mut lines = s.value.trim().lines();
+                            let first = lines.next().unwrap_or("").to_owned();
+                            if lines.next().is_some() { format!("{first} ...") } else { first }
+                        }
                         _ => String::new(),
                     };
                     format!("probed: {cmd}")
