@@ -64,10 +64,6 @@ impl Compiled {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
-    /// The step whose `capture` is this name.
-    pub fn capturing_step(&self, name: &str) -> Option<usize> {
-        self.steps.iter().position(|s| s.decl.capture.as_ref().is_some_and(|c| c.value == name))
-    }
 }
 
 /// A template in a plan, where it is, and how it is rendered.

@@ -61,8 +61,6 @@ pub struct Diagnostic {
     pub offset: usize,
     #[serde(skip)]
     pub len: usize,
-    #[serde(skip)]
-    pub label: Option<String>,
 }
 
 impl Diagnostic {
@@ -85,7 +83,6 @@ impl Diagnostic {
             help: None,
             offset: pos.offset as usize,
             len: pos.len as usize,
-            label: None,
         }
     }
 
@@ -101,17 +98,11 @@ impl Diagnostic {
             help: None,
             offset: 0,
             len: 0,
-            label: None,
         }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
-        self
-    }
-
-    pub fn with_label(mut self, label: impl Into<String>) -> Self {
-        self.label = Some(label.into());
         self
     }
 
@@ -162,7 +153,7 @@ impl miette::Diagnostic for Rendered<'_> {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         self.source.as_ref()?;
         let span = SourceSpan::new(self.diag.offset.into(), self.diag.len.max(1));
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(self.diag.label.clone(), span))))
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(None, span))))
     }
 }
 

@@ -31,10 +31,6 @@ pub struct Graph {
 }
 
 impl Graph {
-    pub fn node(&self, step: usize) -> NodeIndex {
-        NodeIndex::new(step)
-    }
-
     /// Indices of the steps a step directly needs.
     pub fn needs(&self, step: usize) -> impl Iterator<Item = usize> + '_ {
         self.dag.neighbors_directed(NodeIndex::new(step), Direction::Incoming).map(|n| n.index())
@@ -45,7 +41,7 @@ impl Graph {
         self.dag.neighbors_directed(NodeIndex::new(step), Direction::Outgoing).map(|n| n.index())
     }
 
-    /// Whether `ancestor` is reached from `step` by following needs (excluding the edge `skip_direct`).
+    /// Whether `ancestor` is reached from `step` by following needs.
     pub fn depends_on(&self, step: usize, ancestor: usize) -> bool {
         let mut seen = vec![false; self.dag.node_count()];
         let mut stack: Vec<usize> = self.needs(step).collect();
@@ -58,20 +54,6 @@ impl Graph {
             }
         }
         false
-    }
-
-    /// All ancestors of a step.
-    pub fn ancestors(&self, step: usize) -> Vec<usize> {
-        let mut seen = vec![false; self.dag.node_count()];
-        let mut stack: Vec<usize> = self.needs(step).collect();
-        let mut out = Vec::new();
-        while let Some(s) = stack.pop() {
-            if !std::mem::replace(&mut seen[s], true) {
-                out.push(s);
-                stack.extend(self.needs(s));
-            }
-        }
-        out
     }
 }
 

@@ -6,7 +6,6 @@
 //! A run killed at any instant leaves a journal whose complete lines parse;
 //! a torn last line (power loss mid-write) is ignored on reading.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -423,10 +422,6 @@ impl RunSummary {
             None => "crashed",
         }
     }
-
-    pub fn step(&self, id: &str) -> Option<&StepState> {
-        self.steps.iter().find(|s| s.id == id)
-    }
 }
 
 fn blank(id: &str) -> StepState {
@@ -507,9 +502,4 @@ pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     let d = sha2::Sha256::digest(data);
     d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Steps by id with their last state, for resume.
-pub fn step_map(s: &RunSummary) -> HashMap<&str, &StepState> {
-    s.steps.iter().map(|st| (st.id.as_str(), st)).collect()
 }

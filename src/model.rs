@@ -42,12 +42,6 @@ pub struct Sp<T> {
     pub pos: Pos,
 }
 
-impl<T> Sp<T> {
-    pub fn new(value: T, pos: Pos) -> Self {
-        Sp { value, pos }
-    }
-}
-
 impl<T: PartialEq> PartialEq for Sp<T> {
     fn eq(&self, other: &Self) -> bool {
         self.value == other.value
