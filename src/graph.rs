@@ -76,50 +76,31 @@ pub fn build(nodes: &[Node], diags: &mut Vec<Diagnostic>) -> Graph {
             g.index.insert(id.value.clone(), i);
         }
     }
-    // need position per edge, to point a cycle at the `needs` entry that closes it.
+    // The position of the entry that made each edge, to point a cycle at the one that closes it.
     let mut edge_pos: HashMap<(usize, usize), Pos> = HashMap::new();
     for (i, n) in nodes.iter().enumerate() {
-        for need in &n.decl.needs {
-            match g.index.get(&need.value) {
+        // `needs: [j]` is the edge j -> i; `before: [j]` is i -> j.
+        let entries = n.decl.needs.iter().map(|e| (e, true)).chain(n.decl.before.iter().map(|e| (e, false)));
+        for (entry, is_need) in entries {
+            match g.index.get(&entry.value) {
                 Some(&j) => {
-                    if edge_pos.insert((j, i), need.pos).is_none() {
-                        g.dag.add_edge(NodeIndex::new(j), NodeIndex::new(i), ());
+                    let (from, to) = if is_need { (j, i) } else { (i, j) };
+                    if edge_pos.insert((from, to), entry.pos).is_none() {
+                        g.dag.add_edge(NodeIndex::new(from), NodeIndex::new(to), ());
                     }
                 }
                 None => {
+                    let relation = if is_need { "needs" } else { "runs before" };
                     let mut d = Diagnostic::error(
                         "unknown-dependency",
                         n.file,
-                        need.pos,
-                        format!("step `{}` needs `{}`, which is not a step of this plan", n.decl.id.value, need.value),
-                    );
-                    if let Some(h) = did_you_mean(&need.value, g.index.keys().map(String::as_str)) {
-                        d = d.with_help(h);
-                    }
-                    diags.push(d);
-                }
-            }
-        }
-    }
-    for (i, n) in nodes.iter().enumerate() {
-        for later in &n.decl.before {
-            match g.index.get(&later.value) {
-                Some(&j) => {
-                    if edge_pos.insert((i, j), later.pos).is_none() {
-                        g.dag.add_edge(NodeIndex::new(i), NodeIndex::new(j), ());
-                    }
-                }
-                None => {
-                    let mut d = Diagnostic::error(
-                        "unknown-dependency",
-                        n.file,
-                        later.pos,
+                        entry.pos,
                         format!(
-                            "step `{}` runs before `{}`, which is not a step of this plan",
-                            n.decl.id.value, later.value
+                            "step `{}` {relation} `{}`, which is not a step of this plan",
+                            n.decl.id.value, entry.value
                         ),
                     );
-                    if let Some(h) = did_you_mean(&later.value, g.index.keys().map(String::as_str)) {
+                    if let Some(h) = did_you_mean(&entry.value, g.index.keys().map(String::as_str)) {
                         d = d.with_help(h);
                     }
                     diags.push(d);

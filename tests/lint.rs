@@ -191,3 +191,24 @@ fn hostile_yaml_fails_fast_with_an_error() {
         assert!(took.as_secs() < 20, "{name} took {took:?}");
     }
 }
+
+#[test]
+fn before_entries_are_edges_too() {
+    let d = Dir::new();
+    d.file(
+        "before.yaml",
+        "apiVersion: plan/v1\nname: before\nsteps:\n  - id: check\n    before: [instal]\n    run: \"true\"\n  - id: install\n    run: \"true\"\n",
+    );
+    d.file(
+        "circle.yaml",
+        "apiVersion: plan/v1\nname: circle\nsteps:\n  - id: check\n    before: [install]\n    run: \"true\"\n  - id: install\n    before: [check]\n    run: \"true\"\n",
+    );
+    let report = json(&d.plan(&["lint", "--format", "json", "before.yaml"]).stdout);
+    let diag = &report["diagnostics"][0];
+    assert_eq!(diag["code"], "unknown-dependency");
+    assert_eq!(diag["message"], "step `check` runs before `instal`, which is not a step of this plan");
+    assert_eq!((diag["line"].as_u64(), diag["column"].as_u64()), (Some(5), Some(14)));
+    assert_eq!(diag["help"], "did you mean `install`?");
+    let report = json(&d.plan(&["lint", "--format", "json", "circle.yaml"]).stdout);
+    assert_eq!(report["diagnostics"][0]["message"], "dependency cycle: check -> install -> check");
+}
