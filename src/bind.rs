@@ -272,7 +272,9 @@ pub fn bind(
         }
         values.values.insert(name.clone(), Bound { value, origin, secret: d.is_secret() });
     }
+    // Fact templates see the vars (lint refuses a fact that reads a fact): one context serves every probe.
     let plan = &c.base().name.value;
+    let ctx = values.context(plan, c.base().release.as_ref().map(|r| r.value.as_str()), "", &HashMap::new());
     for (name, f) in &c.facts {
         if let Some((value, origin)) = given.remove(name) {
             values.values.insert(name.clone(), Bound { value, origin, secret: false });
@@ -282,7 +284,6 @@ pub fn bind(
             values.values.insert(name.clone(), b.clone());
             continue;
         }
-        let ctx = values.context(plan, c.base().release.as_ref().map(|r| r.value.as_str()), "", &HashMap::new());
         let probed = probe(&f.decl, &ctx, renderer);
         tracing::info!(fact = %name, result = ?probed, "probed");
         let (value, origin) = match probed {

@@ -14,9 +14,17 @@ use crate::template::{Escape, Renderer, split_words};
 pub enum Action {
     Run(Vec<String>),
     Shell(String),
-    Assert { condition: bool, message: String },
+    Assert {
+        condition: bool,
+        message: String,
+    },
     Confirm(String),
-    Remove { path: String, within: Option<String> },
+    Remove {
+        path: String,
+        within: Option<String>,
+    },
+    /// `when` rendered false: nothing else of the step is rendered or run.
+    Skipped,
 }
 
 impl Action {
@@ -27,6 +35,7 @@ impl Action {
             Action::Assert { .. } => "assert",
             Action::Confirm(_) => "confirm",
             Action::Remove { .. } => "remove",
+            Action::Skipped => "skipped",
         }
     }
 
@@ -47,6 +56,7 @@ impl Action {
                 Some(w) => format!("{path} (within {w})"),
                 None => path.clone(),
             },
+            Action::Skipped => "when is false".to_owned(),
         }
     }
 }
@@ -75,7 +85,7 @@ pub fn render_step(step: &CStep, ctx: &Value, r: &Renderer) -> Result<RenderedSt
         None => None,
     };
     let action = if when == Some(false) {
-        Action::Confirm(String::new())
+        Action::Skipped
     } else if let Some(run) = &d.run {
         let words = match &run.value {
             RunAction::Line(l) => split_words(l)?,

@@ -26,7 +26,7 @@ pub trait Reporter: OutputSink {
         rows: &[(String, Status, Option<Duration>)],
         journal: &str,
     );
-    /// Asks the operator on the terminal; `None` when that is impossible.
+    /// Asks the operator y/N on the terminal; anything but yes is no.
     fn confirm(&self, message: &str) -> bool;
 }
 

@@ -431,6 +431,8 @@ async fn attempt_once(sh: &Shared, r: &RenderedStep, log_path: &std::path::Path)
             Some((p, a)) => (p.clone(), a.to_vec()),
             None => return outcome(Status::Failed, Some("empty command".into())),
         },
+        // The scheduler records a skipped step without running it; nothing to do here.
+        Action::Skipped => return outcome(Status::Skipped, Some("`when` is false".into())),
         Action::Shell(script) => ("sh".to_owned(), vec!["-eu".into(), "-c".into(), script.clone()]),
         Action::Assert { condition, message } => {
             return if *condition {

@@ -113,13 +113,7 @@ pub fn show(p: &Prepared, renderer: &Renderer) -> Result<String, String> {
             Err(e) => return Err(format!("step `{}`: {e}", s.decl.id.value)),
         };
         let from = if s.file == 0 { String::new() } else { format!(" (from {})", c.files[s.file].plan.name.value) };
-        let _ = writeln!(
-            out,
-            "{:>3}. {} [{}]{from}",
-            n + 1,
-            r.id,
-            if r.when == Some(false) { "skipped" } else { r.action.kind() }
-        );
+        let _ = writeln!(out, "{:>3}. {} [{}]{from}", n + 1, r.id, r.action.kind());
         if let Some(d) = &s.decl.description {
             let _ = writeln!(out, "       {}", d.value.trim());
         }
