@@ -276,6 +276,25 @@ impl Journal {
         self.dirty
     }
 
+    /// How many bytes have been written: a sync that starts after this call
+    /// makes all of them durable.
+    pub fn written(&self) -> u64 {
+        self.offset
+    }
+
+    /// A second handle on the journal file, to sync it while the first goes on
+    /// taking appends (group commit: one sync covers whatever came before it).
+    pub fn sync_handle(&self) -> std::io::Result<File> {
+        self.file.try_clone()
+    }
+
+    /// Records that a sync through another handle covered everything written.
+    pub fn mark_synced_through(&mut self, offset: u64) {
+        if offset >= self.offset {
+            self.dirty = false;
+        }
+    }
+
     pub fn sync(&mut self) -> std::io::Result<()> {
         if std::mem::take(&mut self.dirty) {
             self.file.sync_data()?;

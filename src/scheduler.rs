@@ -60,6 +60,11 @@ pub fn definition_hash(r: &RenderedStep, secrets: &[String]) -> String {
 
 struct Shared {
     journal: Mutex<Journal>,
+    /// Group commit: the journal's second handle, the offset known to be on
+    /// disk, and whether a sync is under way.
+    sync_file: Option<Arc<std::fs::File>>,
+    synced: watch::Sender<u64>,
+    syncing: std::sync::atomic::AtomicBool,
     reporter: Arc<dyn Reporter>,
     secrets: Arc<Vec<String>>,
     grace: Duration,
@@ -93,15 +98,62 @@ impl Shared {
     }
 }
 
-/// Syncs the journal on a blocking thread, so the runtime goes on reaping
-/// and draining running steps meanwhile.
-async fn sync_off_thread(shared: &Arc<Shared>) {
-    let dirty = shared.journal.lock().map(|j| j.is_dirty()).unwrap_or(true);
-    if dirty {
-        let sh = shared.clone();
-        if tokio::task::spawn_blocking(move || sh.sync()).await.is_err() {
-            shared.sync();
+/// Makes everything written to the journal so far durable (group commit).
+///
+/// When steps are running, the sync runs on a blocking thread so the runtime
+/// goes on reaping and draining them, and appends go on meanwhile through the
+/// journal's other handle; a sync already under way is joined, and one more
+/// follows if it started before our writes. With nothing running there is
+/// nothing to serve, and the sync runs here, sparing a thread hand-off per step
+/// of a chain.
+async fn sync_journal(shared: &Arc<Shared>, nothing_running: bool) {
+    use std::sync::atomic::Ordering;
+    let Some(file) = shared.sync_file.as_ref() else {
+        return shared.sync();
+    };
+    let target = match shared.journal.lock() {
+        Ok(j) if j.is_dirty() => j.written(),
+        Ok(_) => return,
+        Err(_) => return shared.sync(),
+    };
+    let mut synced = shared.synced.subscribe();
+    loop {
+        if *synced.borrow_and_update() >= target {
+            return;
         }
+        if shared.syncing.swap(true, Ordering::AcqRel) {
+            // Someone else's sync is under way: wait for it, then look again.
+            if synced.changed().await.is_err() {
+                return shared.sync();
+            }
+            continue;
+        }
+        // Clears `syncing` even if this future is dropped mid-sync.
+        struct Syncing<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Syncing<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _guard = Syncing(&shared.syncing);
+        let upto = shared.journal.lock().map(|j| j.written()).unwrap_or(target);
+        let result = if nothing_running {
+            file.sync_data()
+        } else {
+            let f = file.clone();
+            tokio::task::spawn_blocking(move || f.sync_data()).await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        };
+        match result {
+            Ok(()) => {
+                if let Ok(mut j) = shared.journal.lock() {
+                    j.mark_synced_through(upto);
+                }
+                shared.synced.send_modify(|s| *s = (*s).max(upto));
+            }
+            Err(err) => shared.reporter.note(&format!("error: cannot write the journal: {err}")),
+        }
+        drop(_guard);
+        return;
     }
 }
 
@@ -139,8 +191,12 @@ pub async fn execute(
 ) -> Outcome {
     let n = c.steps.len();
     let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
+    let sync_file = journal.sync_handle().ok().map(Arc::new);
     let shared = Arc::new(Shared {
         journal: Mutex::new(journal),
+        sync_file,
+        synced: watch::Sender::new(0),
+        syncing: std::sync::atomic::AtomicBool::new(false),
         reporter: reporter.clone(),
         secrets: secrets.clone(),
         grace: opts.grace,
@@ -279,10 +335,16 @@ pub async fn execute(
                 (i, r, st)
             })
             .collect();
-        sync_off_thread(&shared).await;
+        // Each step waits for the sync that covers its start (and every end
+        // before it) and then runs; the scheduler goes on meanwhile, so a step
+        // that ends during a sync has its successor's start in the next one.
+        // A lone step syncs on this thread (see `sync_journal`).
+        let alone = running.is_empty() && started.len() == 1;
+        let any_started = !started.is_empty();
         for (i, r, st) in started {
             let sh = shared.clone();
             running.spawn(async move {
+                sync_journal(&sh, alone).await;
                 let out = run_step(&sh, r, st).await;
                 (i, out)
             });
@@ -290,7 +352,11 @@ pub async fn execute(
         if running.is_empty() {
             break;
         }
-        sync_off_thread(&shared).await;
+        if !any_started {
+            // Ends with no start after them are made durable now, not at the next start.
+            let sh = shared.clone();
+            tokio::spawn(async move { sync_journal(&sh, false).await });
+        }
         tokio::select! {
             joined = running.join_next() => {
                 let Some(joined) = joined else { continue };
@@ -379,7 +445,12 @@ async fn run_step(sh: &Shared, r: RenderedStep, first: Started) -> StepOutcome {
             sh.sync();
         }
         let t = Instant::now();
-        let mut out = attempt_once(sh, &r, &log_path).await;
+        let mut out = if *sh.cancel.borrow() != Cancel::None {
+            // Stopped while its start was being made durable: it never ran.
+            outcome(Status::Interrupted, Some("stopped before it started".into()))
+        } else {
+            attempt_once(sh, &r, &log_path).await
+        };
         out.attempts = attempt;
         let will_retry = out.status == Status::Failed && attempt <= r.retries && *sh.cancel.borrow() == Cancel::None;
         if out.status == Status::Failed && r.continue_on_error && !will_retry {
