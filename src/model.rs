@@ -182,10 +182,10 @@ pub struct FactDecl {
     pub timeout: Option<Sp<String>>,
 }
 
-/// One step. Fields most steps leave out are boxed: a step is 10,000 times
-/// in a large plan, and a `None` box costs 8 bytes where a `Sp<String>`
-/// costs 40 (the struct went from 744 to 336 bytes, a seventh less time
-/// to lint 10,000 steps, mostly page faults saved).
+// Fields most steps leave out are boxed: a step is 10,000 times
+// in a large plan, and a `None` box costs 8 bytes where a `Sp<String>`
+// costs 40 (the struct went from 744 to 336 bytes, a seventh less time
+// to lint 10,000 steps, mostly page faults saved).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepDecl {

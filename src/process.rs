@@ -116,6 +116,37 @@ pub fn stop_leftover_group(pgid: i32, recorded_start: Option<u64>, grace: Durati
     true
 }
 
+/// Makes the journal durable through an offset; see [`Launch`].
+pub type Barrier = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// How a step's process is started: after the journal is durable through
+/// `through`, and either here (`inline`, for a step that runs alone) or on a
+/// blocking thread, which makes the sync and does the fork and exec while
+/// the runtime goes on reaping and draining the other steps.
+pub struct Launch<'a> {
+    pub barrier: &'a Barrier,
+    pub through: u64,
+    pub inline: bool,
+    /// Called with the process group id once the process exists.
+    pub spawned: &'a (dyn Fn(i32) + Sync),
+}
+
+impl Launch<'_> {
+    async fn spawn(&self, mut cmd: tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+        if self.inline {
+            (self.barrier)(self.through);
+            return cmd.spawn();
+        }
+        let (barrier, through) = (self.barrier.clone(), self.through);
+        tokio::task::spawn_blocking(move || {
+            barrier(through);
+            cmd.spawn()
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+}
+
 fn signal_group(pgid: i32, sig: Signal) {
     if pgid > 0 {
         let _ = killpg(Pid::from_raw(pgid), sig);
@@ -161,7 +192,7 @@ pub async fn run(
     sink: Arc<dyn OutputSink>,
     secrets: Arc<Vec<String>>,
     mut cancel: watch::Receiver<Cancel>,
-    on_spawn: &(dyn Fn(i32) + Sync),
+    launch: Launch<'_>,
 ) -> ProcResult {
     let fail = |m: String| ProcResult { end: ProcEnd::SpawnFailed(m), stdout: None };
     let log = Arc::new(LogFile::new(log_path));
@@ -178,7 +209,7 @@ pub async fn run(
     if let Some(cwd) = &spec.cwd {
         cmd.current_dir(cwd);
     }
-    let mut child = match cmd.spawn() {
+    let mut child = match launch.spawn(cmd).await {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let what = match &spec.cwd {
@@ -190,7 +221,7 @@ pub async fn run(
         Err(e) => return fail(format!("cannot start `{}`: {e}", spec.program)),
     };
     let pgid = child.id().map_or(0, |p| p as i32);
-    on_spawn(pgid);
+    (launch.spawned)(pgid);
     let step: Arc<str> = Arc::from(step);
     let out = child.stdout.take().map(|o| {
         tokio::spawn(drain(o, step.clone(), Stream::Stdout, log.clone(), sink.clone(), secrets.clone(), spec.capture))

@@ -59,12 +59,9 @@ pub fn definition_hash(r: &RenderedStep, secrets: &[String]) -> String {
 }
 
 struct Shared {
-    journal: Mutex<Journal>,
-    /// Group commit: the journal's second handle, the offset known to be on
-    /// disk, and whether a sync is under way.
-    sync_file: Option<Arc<std::fs::File>>,
-    synced: watch::Sender<u64>,
-    syncing: std::sync::atomic::AtomicBool,
+    journal: Arc<Mutex<Journal>>,
+    durability: Arc<Durability>,
+    barrier: process::Barrier,
     reporter: Arc<dyn Reporter>,
     secrets: Arc<Vec<String>>,
     grace: Duration,
@@ -78,14 +75,9 @@ impl Shared {
         self.journal_op(|j| j.append(e));
     }
 
-    /// Appends; durable at the next `sync`, which comes before any step starts
-    /// and before the scheduler waits.
+    /// Appends; durable at the next sync, which comes before any step starts.
     fn write_unsynced(&self, e: &Event) {
         self.journal_op(|j| j.append_unsynced(e));
-    }
-
-    fn sync(&self) {
-        self.journal_op(Journal::sync);
     }
 
     fn journal_op(&self, f: impl FnOnce(&mut Journal) -> std::io::Result<()>) {
@@ -96,35 +88,78 @@ impl Shared {
             self.reporter.note(&format!("error: cannot write the journal: {err}"));
         }
     }
+
+    /// Bytes written to the journal so far.
+    fn written(&self) -> u64 {
+        self.journal.lock().map(|j| j.written()).unwrap_or(u64::MAX)
+    }
+}
+
+/// The journal's group commit: a second handle that syncs while appends go on
+/// through the first, and the offset known to be on disk. A sync covers
+/// everything written before it began, so whoever needs an offset durable
+/// waits for the first sync that began after it was written.
+struct Durability {
+    journal: Arc<Mutex<Journal>>,
+    file: Option<Arc<std::fs::File>>,
+    synced: watch::Sender<u64>,
+    syncing: std::sync::atomic::AtomicBool,
+    reporter: Arc<dyn Reporter>,
+}
+
+impl Durability {
+    /// Syncs now, on this thread, and records what the sync covered.
+    fn sync_now(&self) {
+        let upto = self.journal.lock().map(|j| j.written()).unwrap_or(0);
+        let result = match &self.file {
+            Some(f) => f.sync_data(),
+            None => self
+                .journal
+                .lock()
+                .map_err(|_| std::io::Error::other("journal lock poisoned"))
+                .and_then(|mut j| j.sync()),
+        };
+        match result {
+            Ok(()) => {
+                if let Ok(mut j) = self.journal.lock() {
+                    j.mark_synced_through(upto);
+                }
+                self.synced.send_modify(|s| *s = (*s).max(upto));
+            }
+            Err(err) => self.reporter.note(&format!("error: cannot write the journal: {err}")),
+        }
+    }
+
+    /// For spawning a step: makes `through` durable first, unless a sync already has.
+    fn barrier(self: &Arc<Self>) -> process::Barrier {
+        let d = self.clone();
+        Arc::new(move |through| {
+            if *d.synced.borrow() < through {
+                d.sync_now();
+            }
+        })
+    }
 }
 
 /// Makes everything written to the journal so far durable (group commit).
 ///
-/// When steps are running, the sync runs on a blocking thread so the runtime
-/// goes on reaping and draining them, and appends go on meanwhile through the
-/// journal's other handle; a sync already under way is joined, and one more
-/// follows if it started before our writes. With nothing running there is
-/// nothing to serve, and the sync runs here, sparing a thread hand-off per step
-/// of a chain.
-async fn sync_journal(shared: &Arc<Shared>, nothing_running: bool) {
+/// A sync already under way is joined, and one more follows if it began
+/// before our writes. `inline` syncs on this thread, for when nothing else
+/// runs and there is nothing to serve meanwhile; otherwise the sync runs on a
+/// blocking thread, so the runtime goes on reaping and draining steps.
+async fn sync_journal(shared: &Shared, inline: bool) {
     use std::sync::atomic::Ordering;
-    let Some(file) = shared.sync_file.as_ref() else {
-        return shared.sync();
-    };
-    let target = match shared.journal.lock() {
-        Ok(j) if j.is_dirty() => j.written(),
-        Ok(_) => return,
-        Err(_) => return shared.sync(),
-    };
-    let mut synced = shared.synced.subscribe();
+    let d = &shared.durability;
+    let target = shared.written();
+    let mut synced = d.synced.subscribe();
     loop {
         if *synced.borrow_and_update() >= target {
             return;
         }
-        if shared.syncing.swap(true, Ordering::AcqRel) {
+        if d.syncing.swap(true, Ordering::AcqRel) {
             // Someone else's sync is under way: wait for it, then look again.
             if synced.changed().await.is_err() {
-                return shared.sync();
+                return d.sync_now();
             }
             continue;
         }
@@ -135,24 +170,15 @@ async fn sync_journal(shared: &Arc<Shared>, nothing_running: bool) {
                 self.0.store(false, Ordering::Release);
             }
         }
-        let _guard = Syncing(&shared.syncing);
-        let upto = shared.journal.lock().map(|j| j.written()).unwrap_or(target);
-        let result = if nothing_running {
-            file.sync_data()
+        let _guard = Syncing(&d.syncing);
+        if inline {
+            d.sync_now();
         } else {
-            let f = file.clone();
-            tokio::task::spawn_blocking(move || f.sync_data()).await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
-        };
-        match result {
-            Ok(()) => {
-                if let Ok(mut j) = shared.journal.lock() {
-                    j.mark_synced_through(upto);
-                }
-                shared.synced.send_modify(|s| *s = (*s).max(upto));
+            let d2 = d.clone();
+            if tokio::task::spawn_blocking(move || d2.sync_now()).await.is_err() {
+                d.sync_now();
             }
-            Err(err) => shared.reporter.note(&format!("error: cannot write the journal: {err}")),
         }
-        drop(_guard);
         return;
     }
 }
@@ -191,12 +217,19 @@ pub async fn execute(
 ) -> Outcome {
     let n = c.steps.len();
     let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
-    let sync_file = journal.sync_handle().ok().map(Arc::new);
-    let shared = Arc::new(Shared {
-        journal: Mutex::new(journal),
-        sync_file,
+    let file = journal.sync_handle().ok().map(Arc::new);
+    let journal = Arc::new(Mutex::new(journal));
+    let durability = Arc::new(Durability {
+        journal: journal.clone(),
+        file,
         synced: watch::Sender::new(0),
         syncing: std::sync::atomic::AtomicBool::new(false),
+        reporter: reporter.clone(),
+    });
+    let shared = Arc::new(Shared {
+        journal,
+        barrier: durability.barrier(),
+        durability,
         reporter: reporter.clone(),
         secrets: secrets.clone(),
         grace: opts.grace,
@@ -335,17 +368,16 @@ pub async fn execute(
                 (i, r, st)
             })
             .collect();
-        // Each step waits for the sync that covers its start (and every end
-        // before it) and then runs; the scheduler goes on meanwhile, so a step
-        // that ends during a sync has its successor's start in the next one.
-        // A lone step syncs on this thread (see `sync_journal`).
+        // Each step starts after the sync that covers its start (and every
+        // end before it); the scheduler goes on meanwhile, so a step that ends
+        // during a sync has its successor's start in the next one. A lone step
+        // syncs and spawns on this thread: there is nothing else to serve.
         let alone = running.is_empty() && started.len() == 1;
         let any_started = !started.is_empty();
         for (i, r, st) in started {
             let sh = shared.clone();
             running.spawn(async move {
-                sync_journal(&sh, alone).await;
-                let out = run_step(&sh, r, st).await;
+                let out = run_step(&sh, r, st, alone).await;
                 (i, out)
             });
         }
@@ -434,7 +466,7 @@ fn journal_start(sh: &Shared, r: &RenderedStep, attempt: u32) -> Started {
     Started { definition, log_path }
 }
 
-async fn run_step(sh: &Shared, r: RenderedStep, first: Started) -> StepOutcome {
+async fn run_step(sh: &Shared, r: RenderedStep, first: Started, alone: bool) -> StepOutcome {
     let Started { definition, log_path } = first;
     let started = Instant::now();
     let mut attempt = 0;
@@ -442,14 +474,13 @@ async fn run_step(sh: &Shared, r: RenderedStep, first: Started) -> StepOutcome {
         attempt += 1;
         if attempt > 1 {
             journal_start(sh, &r, attempt);
-            sh.sync();
         }
         let t = Instant::now();
         let mut out = if *sh.cancel.borrow() != Cancel::None {
             // Stopped while its start was being made durable: it never ran.
             outcome(Status::Interrupted, Some("stopped before it started".into()))
         } else {
-            attempt_once(sh, &r, &log_path).await
+            attempt_once(sh, &r, &log_path, alone).await
         };
         out.attempts = attempt;
         let will_retry = out.status == Status::Failed && attempt <= r.retries && *sh.cancel.borrow() == Cancel::None;
@@ -473,7 +504,7 @@ async fn run_step(sh: &Shared, r: RenderedStep, first: Started) -> StepOutcome {
             out.duration = started.elapsed();
             return out;
         }
-        sh.sync();
+        sync_journal(sh, alone).await;
         sh.reporter.note(&format!(
             "[{}] attempt {attempt} failed{}; retrying in {:.1}s",
             r.id,
@@ -496,7 +527,12 @@ fn outcome(status: Status, message: Option<String>) -> StepOutcome {
     StepOutcome { status, exit_code: None, signal: None, message, capture: None, duration: Duration::ZERO, attempts: 1 }
 }
 
-async fn attempt_once(sh: &Shared, r: &RenderedStep, log_path: &std::path::Path) -> StepOutcome {
+async fn attempt_once(sh: &Shared, r: &RenderedStep, log_path: &std::path::Path, alone: bool) -> StepOutcome {
+    if !matches!(r.action, Action::Run(_) | Action::Shell(_)) {
+        // A built-in acts here and now: its start must be durable first.
+        // A process step is spawned right after its sync (`process::Launch`).
+        sync_journal(sh, alone).await;
+    }
     let (program, args) = match &r.action {
         Action::Run(argv) => match argv.split_first() {
             Some((p, a)) => (p.clone(), a.to_vec()),
@@ -556,9 +592,9 @@ async fn attempt_once(sh: &Shared, r: &RenderedStep, log_path: &std::path::Path)
     let on_spawn = |pgid: i32| {
         sh.write_unsynced(&Event::StepSpawned { step: r.id.clone(), pgid, start_time: process::start_time(pgid) });
     };
+    let launch = process::Launch { barrier: &sh.barrier, through: sh.written(), inline: alone, spawned: &on_spawn };
     let res =
-        process::run(spec, &r.id, log_path, sh.reporter.clone(), sh.secrets.clone(), sh.cancel.clone(), &on_spawn)
-            .await;
+        process::run(spec, &r.id, log_path, sh.reporter.clone(), sh.secrets.clone(), sh.cancel.clone(), launch).await;
     let capture = res.stdout.map(|s| s.trim().to_owned());
     let mut o = match res.end {
         ProcEnd::Exited(0) => StepOutcome { exit_code: Some(0), ..outcome(Status::Succeeded, None) },
