@@ -97,89 +97,94 @@ impl Shared {
 
 /// The journal's group commit: a second handle that syncs while appends go on
 /// through the first, and the offset known to be on disk. A sync covers
-/// everything written before it began, so whoever needs an offset durable
-/// waits for the first sync that began after it was written.
+/// everything written before it began. Whoever needs an offset durable either
+/// finds it already is, waits for the sync under way and looks again, or
+/// leads the next sync, which then serves everyone who wrote before it: so
+/// steps that end together share one sync instead of queueing one each.
 struct Durability {
     journal: Arc<Mutex<Journal>>,
     file: Option<Arc<std::fs::File>>,
-    synced: watch::Sender<u64>,
-    syncing: std::sync::atomic::AtomicBool,
+    state: Mutex<SyncState>,
+    done: std::sync::Condvar,
     reporter: Arc<dyn Reporter>,
 }
 
+#[derive(Default)]
+struct SyncState {
+    synced: u64,
+    in_flight: bool,
+    /// Syncs made, for the trace at the end of a run.
+    syncs: u64,
+}
+
 impl Durability {
-    /// Syncs now, on this thread, and records what the sync covered.
-    fn sync_now(&self) {
-        let upto = self.journal.lock().map(|j| j.written()).unwrap_or(0);
-        let result = match &self.file {
-            Some(f) => f.sync_data(),
-            None => self
-                .journal
-                .lock()
-                .map_err(|_| std::io::Error::other("journal lock poisoned"))
-                .and_then(|mut j| j.sync()),
-        };
-        match result {
-            Ok(()) => {
-                if let Ok(mut j) = self.journal.lock() {
-                    j.mark_synced_through(upto);
-                }
-                self.synced.send_modify(|s| *s = (*s).max(upto));
+    /// Returns once everything up to `through` is on disk (or a sync failed,
+    /// which is reported). Blocks: call it on a blocking thread, or inline
+    /// when nothing else needs this one.
+    fn make_durable(&self, through: u64) {
+        let Ok(mut st) = self.state.lock() else { return self.reporter.note("error: journal sync state poisoned") };
+        loop {
+            if st.synced >= through {
+                return;
             }
-            Err(err) => self.reporter.note(&format!("error: cannot write the journal: {err}")),
+            if st.in_flight {
+                st = match self.done.wait(st) {
+                    Ok(st) => st,
+                    Err(_) => return,
+                };
+                continue;
+            }
+            st.in_flight = true;
+            drop(st);
+            let upto = self.journal.lock().map(|j| j.written()).unwrap_or(0);
+            let result = match &self.file {
+                Some(f) => f.sync_data(),
+                None => self
+                    .journal
+                    .lock()
+                    .map_err(|_| std::io::Error::other("journal lock poisoned"))
+                    .and_then(|mut j| j.sync()),
+            };
+            if result.is_ok()
+                && let Ok(mut j) = self.journal.lock()
+            {
+                j.mark_synced_through(upto);
+            }
+            st = match self.state.lock() {
+                Ok(st) => st,
+                Err(_) => return,
+            };
+            st.in_flight = false;
+            st.syncs += 1;
+            self.done.notify_all();
+            match result {
+                Ok(()) => st.synced = st.synced.max(upto),
+                Err(err) => {
+                    drop(st);
+                    return self.reporter.note(&format!("error: cannot write the journal: {err}"));
+                }
+            }
         }
     }
 
-    /// For spawning a step: makes `through` durable first, unless a sync already has.
+    /// For spawning a step: makes `through` durable first.
     fn barrier(self: &Arc<Self>) -> process::Barrier {
         let d = self.clone();
-        Arc::new(move |through| {
-            if *d.synced.borrow() < through {
-                d.sync_now();
-            }
-        })
+        Arc::new(move |through| d.make_durable(through))
     }
 }
 
-/// Makes everything written to the journal so far durable (group commit).
-///
-/// A sync already under way is joined, and one more follows if it began
-/// before our writes. `inline` syncs on this thread, for when nothing else
-/// runs and there is nothing to serve meanwhile; otherwise the sync runs on a
-/// blocking thread, so the runtime goes on reaping and draining steps.
+/// Makes everything written to the journal so far durable: inline for a step
+/// that runs alone, else on a blocking thread, so the runtime goes on reaping
+/// and draining the other steps.
 async fn sync_journal(shared: &Shared, inline: bool) {
-    use std::sync::atomic::Ordering;
-    let d = &shared.durability;
-    let target = shared.written();
-    let mut synced = d.synced.subscribe();
-    loop {
-        if *synced.borrow_and_update() >= target {
-            return;
-        }
-        if d.syncing.swap(true, Ordering::AcqRel) {
-            // Someone else's sync is under way: wait for it, then look again.
-            if synced.changed().await.is_err() {
-                return d.sync_now();
-            }
-            continue;
-        }
-        // Clears `syncing` even if this future is dropped mid-sync.
-        struct Syncing<'a>(&'a std::sync::atomic::AtomicBool);
-        impl Drop for Syncing<'_> {
-            fn drop(&mut self) {
-                self.0.store(false, Ordering::Release);
-            }
-        }
-        let _guard = Syncing(&d.syncing);
-        if inline {
-            d.sync_now();
-        } else {
-            let d2 = d.clone();
-            if tokio::task::spawn_blocking(move || d2.sync_now()).await.is_err() {
-                d.sync_now();
-            }
-        }
-        return;
+    let through = shared.written();
+    if inline {
+        return shared.durability.make_durable(through);
+    }
+    let d = shared.durability.clone();
+    if tokio::task::spawn_blocking(move || d.make_durable(through)).await.is_err() {
+        shared.durability.make_durable(through);
     }
 }
 
@@ -222,8 +227,8 @@ pub async fn execute(
     let durability = Arc::new(Durability {
         journal: journal.clone(),
         file,
-        synced: watch::Sender::new(0),
-        syncing: std::sync::atomic::AtomicBool::new(false),
+        state: Mutex::new(SyncState::default()),
+        done: std::sync::Condvar::new(),
         reporter: reporter.clone(),
     });
     let shared = Arc::new(Shared {
@@ -441,6 +446,9 @@ pub async fn execute(
     let pending = steps.iter().any(|s| s.1 == Status::Pending) && opts.only.is_none();
     let run_status = if run_status == RunStatus::Succeeded && pending { RunStatus::Failed } else { run_status };
     shared.write(&Event::RunFinished { time: now(), status: run_status });
+    if let Ok(st) = shared.durability.state.lock() {
+        tracing::debug!(syncs = st.syncs, steps = n, "journal group commit");
+    }
     Outcome { status: run_status, steps }
 }
 
@@ -615,4 +623,51 @@ async fn attempt_once(sh: &Shared, r: &RenderedStep, log_path: &std::path::Path,
         o.capture = capture;
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Many threads that each append and then need their event durable: every
+    /// one returns only once the sync watermark covers it, none hangs, and
+    /// the syncs made are at most one per caller.
+    #[test]
+    fn group_commit_covers_every_caller() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = Journal::create(dir.path(), "r1").expect("journal");
+        let file = journal.sync_handle().ok().map(Arc::new);
+        let journal = Arc::new(Mutex::new(journal));
+        let d = Arc::new(Durability {
+            journal: journal.clone(),
+            file,
+            state: Mutex::new(SyncState::default()),
+            done: std::sync::Condvar::new(),
+            reporter: Arc::new(crate::reporter::Json::new()),
+        });
+        let callers = 16;
+        std::thread::scope(|s| {
+            for k in 0..callers {
+                let (d, journal) = (d.clone(), journal.clone());
+                s.spawn(move || {
+                    for round in 0..5 {
+                        let through = {
+                            let mut j = journal.lock().expect("journal");
+                            let e = Event::RunResumed { time: format!("{k}-{round}"), pid: k };
+                            j.append_unsynced(&e).expect("append");
+                            j.written()
+                        };
+                        d.make_durable(through);
+                        assert!(d.state.lock().expect("state").synced >= through);
+                    }
+                });
+            }
+        });
+        let st = d.state.lock().expect("state");
+        let written = journal.lock().expect("journal").written();
+        assert_eq!(st.synced, written);
+        assert!(!st.in_flight);
+        assert!((1..=callers as u64 * 5).contains(&st.syncs), "{} syncs", st.syncs);
+        assert!(!journal.lock().expect("journal").is_dirty());
+    }
 }
