@@ -212,3 +212,33 @@ fn before_entries_are_edges_too() {
     let report = json(&d.plan(&["lint", "--format", "json", "circle.yaml"]).stdout);
     assert_eq!(report["diagnostics"][0]["message"], "dependency cycle: check -> install -> check");
 }
+
+/// A plan large enough to be parsed in two halves reports positions in
+/// either half exactly as a small one does: a lint error from the second
+/// half (after the split), and a YAML error there, which makes the loader
+/// fall back to one whole parse.
+#[test]
+fn large_plans_report_exact_positions_in_either_half() {
+    let d = Dir::new();
+    let chain = |n: usize, tail: &str| {
+        let mut s = "apiVersion: plan/v1\nname: big\nsteps:\n  - id: s0\n    run: \"true\"\n".to_owned();
+        for i in 1..n {
+            s += &format!("  - id: s{i}\n    needs: [s{}]\n    run: echo step {i}\n", i - 1);
+        }
+        s + tail
+    };
+    let n = 3000; // about 130 KiB: over the split threshold
+    let lines = 5 + 3 * (n - 1);
+    d.file("dep.yaml", &chain(n, "  - id: last\n    needs: [s29999]\n    run: \"true\"\n"));
+    d.file("field.yaml", &chain(n, "  - id: last\n    neds: [s1]\n    run: \"true\"\n"));
+    assert!(std::fs::metadata(d.path().join("dep.yaml")).expect("written").len() > 128 * 1024);
+    let report = json(&d.plan(&["lint", "--format", "json", "dep.yaml"]).stdout);
+    let diag = &report["diagnostics"][0];
+    assert_eq!(diag["code"], "unknown-dependency");
+    assert_eq!((diag["line"].as_u64(), diag["column"].as_u64()), (Some(lines as u64 + 2), Some(13)));
+    let report = json(&d.plan(&["lint", "--format", "json", "field.yaml"]).stdout);
+    let diag = &report["diagnostics"][0];
+    assert_eq!(diag["code"], "unknown-field");
+    assert_eq!((diag["line"].as_u64(), diag["column"].as_u64()), (Some(lines as u64 + 2), Some(5)));
+    assert_eq!(diag["help"], "did you mean `needs`?");
+}
