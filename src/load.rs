@@ -186,10 +186,13 @@ pub fn split_parse(text: &str, min_bytes: usize) -> Option<PlanFile> {
     tail.extend(text.as_bytes()[..at].iter().map(|&b| if b == b'\n' { '\n' } else { ' ' }));
     tail.push_str(&text[at..]);
     let (head, rest) = std::thread::scope(|s| {
-        let rest = s.spawn(|| serde_saphyr::from_str_with_options::<Vec<Arc<StepDecl>>>(&tail, half_options()));
+        // No thread to be had (limits): the caller parses the whole file.
+        let rest = std::thread::Builder::new()
+            .spawn_scoped(s, || serde_saphyr::from_str_with_options::<Vec<Arc<StepDecl>>>(&tail, half_options()))
+            .ok()?;
         let head = serde_saphyr::from_str_with_options::<PlanFile>(&text[..at + indent], half_options());
-        (head, rest.join())
-    });
+        Some((head, rest.join()))
+    })?;
     let (mut plan, rest) = (head.ok()?, rest.ok()?.ok()?);
     plan.steps.extend(rest);
     Some(plan)

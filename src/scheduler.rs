@@ -158,7 +158,11 @@ impl Durability {
             st.syncs += 1;
             self.done.notify_all();
             match result {
-                Ok(()) => st.synced = st.synced.max(upto),
+                // Our sync began after our write: it covered it.
+                Ok(()) => {
+                    st.synced = st.synced.max(upto);
+                    return;
+                }
                 Err(err) => {
                     drop(st);
                     return self.reporter.note(&format!("error: cannot write the journal: {err}"));
