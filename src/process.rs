@@ -127,23 +127,25 @@ pub struct Launch<'a> {
     pub barrier: &'a Barrier,
     pub through: u64,
     pub inline: bool,
-    /// Called with the process group id once the process exists.
-    pub spawned: &'a (dyn Fn(i32) + Sync),
+    /// Called with the process group id as soon as the process exists, on
+    /// the thread that spawned it: the shorter the gap, the smaller the
+    /// window in which a killed `plan` leaves a process nobody recorded.
+    pub spawned: Arc<dyn Fn(i32) + Send + Sync>,
 }
 
 impl Launch<'_> {
     async fn spawn(&self, mut cmd: tokio::process::Command) -> std::io::Result<tokio::process::Child> {
-        if self.inline {
-            (self.barrier)(self.through);
-            return cmd.spawn();
-        }
-        let (barrier, through) = (self.barrier.clone(), self.through);
-        tokio::task::spawn_blocking(move || {
+        let (barrier, through, spawned) = (self.barrier.clone(), self.through, self.spawned.clone());
+        let mut go = move || {
             barrier(through);
-            cmd.spawn()
-        })
-        .await
-        .map_err(std::io::Error::other)?
+            let child = cmd.spawn()?;
+            spawned(child.id().map_or(0, |p| p as i32));
+            Ok(child)
+        };
+        if self.inline {
+            return go();
+        }
+        tokio::task::spawn_blocking(go).await.map_err(std::io::Error::other)?
     }
 }
 
@@ -221,7 +223,6 @@ pub async fn run(
         Err(e) => return fail(format!("cannot start `{}`: {e}", spec.program)),
     };
     let pgid = child.id().map_or(0, |p| p as i32);
-    (launch.spawned)(pgid);
     let step: Arc<str> = Arc::from(step);
     let out = child.stdout.take().map(|o| {
         tokio::spawn(drain(o, step.clone(), Stream::Stdout, log.clone(), sink.clone(), secrets.clone(), spec.capture))

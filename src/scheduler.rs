@@ -478,7 +478,7 @@ fn journal_start(sh: &Shared, r: &RenderedStep, attempt: u32) -> Started {
     Started { definition, log_path }
 }
 
-async fn run_step(sh: &Shared, r: RenderedStep, first: Started, alone: bool) -> StepOutcome {
+async fn run_step(sh: &Arc<Shared>, r: RenderedStep, first: Started, alone: bool) -> StepOutcome {
     let Started { definition, log_path } = first;
     let started = Instant::now();
     let mut attempt = 0;
@@ -539,7 +539,7 @@ fn outcome(status: Status, message: Option<String>) -> StepOutcome {
     StepOutcome { status, exit_code: None, signal: None, message, capture: None, duration: Duration::ZERO, attempts: 1 }
 }
 
-async fn attempt_once(sh: &Shared, r: &RenderedStep, log_path: &std::path::Path, alone: bool) -> StepOutcome {
+async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::Path, alone: bool) -> StepOutcome {
     if !matches!(r.action, Action::Run(_) | Action::Shell(_)) {
         // A built-in acts here and now: its start must be durable first.
         // A process step is spawned right after its sync (`process::Launch`).
@@ -601,10 +601,14 @@ async fn attempt_once(sh: &Shared, r: &RenderedStep, log_path: &std::path::Path,
         grace: sh.grace,
         capture: r.capture.is_some(),
     };
-    let on_spawn = |pgid: i32| {
-        sh.write_unsynced(&Event::StepSpawned { step: r.id.clone(), pgid, start_time: process::start_time(pgid) });
+    let on_spawn = {
+        let (sh, id) = (sh.clone(), r.id.clone());
+        move |pgid: i32| {
+            sh.write_unsynced(&Event::StepSpawned { step: id.clone(), pgid, start_time: process::start_time(pgid) });
+        }
     };
-    let launch = process::Launch { barrier: &sh.barrier, through: sh.written(), inline: alone, spawned: &on_spawn };
+    let launch =
+        process::Launch { barrier: &sh.barrier, through: sh.written(), inline: alone, spawned: Arc::new(on_spawn) };
     let res =
         process::run(spec, &r.id, log_path, sh.reporter.clone(), sh.secrets.clone(), sh.cancel.clone(), launch).await;
     let capture = res.stdout.map(|s| s.trim().to_owned());
