@@ -218,6 +218,53 @@ fn sigkill_mid_run_then_resume_skips_what_succeeded() {
     assert!(st.lines().next().unwrap_or("").ends_with(": succeeded"), "{st}");
 }
 
+/// The same with two steps running side by side (spawned off the runtime
+/// thread, after a shared sync): both leftover groups are recorded, both are
+/// stopped by the resume, and only the cut-off steps run again.
+#[test]
+fn sigkill_with_parallel_steps_then_resume_stops_both_leftovers() {
+    let d = Dir::new();
+    let stuck = |id: &str| {
+        format!(
+            "  - id: {id}\n    needs: [one]\n    shell: 'echo {id} >> ran; if [ ! -e resumed ]; then echo $$ > stuck-{id}; sleep 300; fi'\n"
+        )
+    };
+    let text = format!(
+        "apiVersion: plan/v1\nname: crash2\nsteps:\n  - id: one\n    shell: echo one >> ran\n{}{}  - id: last\n    needs: [left, right]\n    shell: echo last >> ran\n",
+        stuck("left"),
+        stuck("right")
+    );
+    let p = d.file("plan.yaml", &text);
+    let args = ["run", p.to_str().expect("utf-8"), "--state-dir", &state(&d), "--jobs", "2"];
+    let mut child = spawn_plan(d.path(), &args);
+    wait_for_file(&d.path().join("stuck-left"), 20);
+    wait_for_file(&d.path().join("stuck-right"), 20);
+    std::thread::sleep(Duration::from_millis(100));
+    child.kill().expect("SIGKILL plan");
+    child.wait().expect("wait");
+    let st = status_of(&d);
+    assert_eq!(step_status(&st, "one"), "succeeded", "{st}");
+    assert_eq!(step_status(&st, "left"), "interrupted", "{st}");
+    assert_eq!(step_status(&st, "right"), "interrupted", "{st}");
+    let pgid = |id: &str| -> i32 {
+        std::fs::read_to_string(d.path().join(format!("stuck-{id}"))).expect("pgid").trim().parse().expect("pgid")
+    };
+    let (left, right) = (pgid("left"), pgid("right"));
+    assert!(pid_alive(left) && pid_alive(right), "both steps should outlive a SIGKILLed plan");
+    std::fs::write(d.path().join("resumed"), "").expect("write");
+    let r = d.plan(&[&args[..], &["--resume", "--grace", "2s"]].concat());
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for (id, g) in [("left", left), ("right", right)] {
+        assert!(r.stderr.contains(&format!("stopped the processes step `{id}` left running in run ")), "{}", r.stderr);
+        assert!(r.stderr.contains(&format!("(process group {g})")), "{}", r.stderr);
+        assert!(!pid_alive(g), "the leftover of step {id} survived the resume");
+    }
+    let mut ran: Vec<String> =
+        std::fs::read_to_string(d.path().join("ran")).expect("ran").lines().map(str::to_owned).collect();
+    ran.sort();
+    assert_eq!(ran, ["last", "left", "left", "one", "right", "right"]);
+}
+
 #[test]
 fn resume_refuses_a_changed_definition_without_force() {
     let d = Dir::new();
