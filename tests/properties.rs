@@ -222,8 +222,11 @@ fn step_item(i: usize, ind: usize) -> impl Strategy<Value = Vec<String>> {
     })
 }
 
+/// Whole plans of such items, at item indentation 0, 2 or 4, LF or CRLF,
+/// with `steps:` inside a quoted description before them or keys, a second
+/// document or a document end after them.
 fn split_candidate() -> impl Strategy<Value = String> {
-    (0..3usize, 2..10usize, proptest::bool::ANY, 0..3usize).prop_flat_map(|(indent, n, crlf, extra)| {
+    (0..3usize, 2..10usize, proptest::bool::ANY, 0..5usize).prop_flat_map(|(indent, n, crlf, extra)| {
         let ind = [0, 2, 4][indent];
         let items: Vec<_> = (0..n).map(|i| step_item(i, ind)).collect();
         items.prop_map(move |items| {
@@ -233,8 +236,11 @@ fn split_candidate() -> impl Strategy<Value = String> {
             }
             lines.push("steps:".to_owned());
             lines.extend(items.into_iter().flatten());
-            if extra == 2 {
-                lines.extend(["vars:".to_owned(), "  v: {default: x}".to_owned()]);
+            match extra {
+                2 => lines.extend(["vars:".to_owned(), "  v: {default: x}".to_owned()]),
+                3 => lines.extend(["---".to_owned(), "  - id: other".to_owned(), "    run: \"true\"".to_owned()]),
+                4 => lines.push("...".to_owned()),
+                _ => {}
             }
             lines.join(if crlf { "\r\n" } else { "\n" }) + "\n"
         })
