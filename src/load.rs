@@ -281,6 +281,18 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
             },
             None,
         ),
+        YamlError::SerdeInvalidType { unexpected, expected, .. }
+            if expected.contains("string")
+                && ["boolean", "integer", "floating point"].iter().any(|k| unexpected.starts_with(k)) =>
+        {
+            // `run: true`: YAML reads an unquoted true, 42 or 1.5 as a bool or a number.
+            let value = unexpected.split('`').nth(1).unwrap_or("this value");
+            (
+                "invalid-value",
+                strip_location(&inner.to_string()),
+                Some(format!("YAML reads an unquoted `{value}` as a {}; quote it: \"{value}\"", kind(unexpected))),
+            )
+        }
         YamlError::SerdeInvalidType { .. }
         | YamlError::SerdeInvalidValue { .. }
         | YamlError::SerdeInvalidLength { .. }
@@ -308,6 +320,10 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
         d = d.with_help(h);
     }
     d
+}
+
+fn kind(unexpected: &str) -> &'static str {
+    if unexpected.starts_with("boolean") { "boolean" } else { "number" }
 }
 
 fn offset_of(source: &SourceFile, line: u32, column: u32) -> usize {

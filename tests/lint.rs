@@ -242,3 +242,18 @@ fn large_plans_report_exact_positions_in_either_half() {
     assert_eq!((diag["line"].as_u64(), diag["column"].as_u64()), (Some(lines as u64 + 2), Some(5)));
     assert_eq!(diag["help"], "did you mean `needs`?");
 }
+
+/// `run: true` is a boolean to YAML: the error says to quote it.
+#[test]
+fn an_unquoted_boolean_or_number_command_gets_a_quoting_hint() {
+    let d = Dir::new();
+    d.file("t.yaml", "apiVersion: plan/v1\nname: t\nsteps:\n  - id: a\n    run: true\n  - id: b\n    run: 3.5\n");
+    let report = json(&d.plan(&["lint", "--format", "json", "t.yaml"]).stdout);
+    let diag = &report["diagnostics"][0];
+    assert_eq!(diag["code"], "invalid-value");
+    assert_eq!(diag["line"].as_u64(), Some(5));
+    assert_eq!(diag["help"], "YAML reads an unquoted `true` as a boolean; quote it: \"true\"");
+    d.file("n.yaml", "apiVersion: plan/v1\nname: n\nsteps:\n  - id: b\n    run: 3.5\n");
+    let report = json(&d.plan(&["lint", "--format", "json", "n.yaml"]).stdout);
+    assert_eq!(report["diagnostics"][0]["help"], "YAML reads an unquoted `3.5` as a number; quote it: \"3.5\"");
+}
