@@ -254,6 +254,7 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
             }
         })
         .unwrap_or(Pos { line: 1, column: 1, offset: 0, len: 0 });
+    let mut pos = pos;
     let (code, message, help) = match inner {
         YamlError::SerdeUnknownField { field, expected, .. } => (
             "unknown-field",
@@ -286,7 +287,11 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
                 && ["boolean", "integer", "floating point"].iter().any(|k| unexpected.starts_with(k)) =>
         {
             // `run: true`: YAML reads an unquoted true, 42 or 1.5 as a bool or a number.
-            let value = unexpected.split('`').nth(1).unwrap_or("this value");
+            let (value, at) = match value_after_key(source, pos) {
+                Some((token, at)) => (token, at),
+                None => (unexpected.split('`').nth(1).unwrap_or("this value"), pos),
+            };
+            pos = at;
             (
                 "invalid-value",
                 strip_location(&inner.to_string()),
@@ -320,6 +325,21 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
         d = d.with_help(h);
     }
     d
+}
+
+/// serde-saphyr places a wrong-typed value at its key; when the value is a
+/// plain scalar on the key's own line (`run: true`), its text and position.
+fn value_after_key(source: &SourceFile, key: Pos) -> Option<(&str, Pos)> {
+    let line = source.text.get(key.offset as usize..)?.split('\n').next()?;
+    let (key_text, after) = line.split_once(": ")?;
+    if key_text.is_empty() || !key_text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return None;
+    }
+    let token = after.trim_start();
+    let token = token.split(" #").next()?.trim_end();
+    let plain = token.chars().next().is_some_and(|c| !"'\"[{|>&*!#%@`".contains(c));
+    let start = key.offset as usize + line.len() - after.trim_start().len();
+    plain.then(|| (token, source.pos(start, token.len())))
 }
 
 fn kind(unexpected: &str) -> &'static str {

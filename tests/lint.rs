@@ -243,7 +243,7 @@ fn large_plans_report_exact_positions_in_either_half() {
     assert_eq!(diag["help"], "did you mean `needs`?");
 }
 
-/// `run: true` is a boolean to YAML: the error says to quote it.
+/// `run: true` is a boolean to YAML: the error points at the value and says to quote it.
 #[test]
 fn an_unquoted_boolean_or_number_command_gets_a_quoting_hint() {
     let d = Dir::new();
@@ -251,9 +251,12 @@ fn an_unquoted_boolean_or_number_command_gets_a_quoting_hint() {
     let report = json(&d.plan(&["lint", "--format", "json", "t.yaml"]).stdout);
     let diag = &report["diagnostics"][0];
     assert_eq!(diag["code"], "invalid-value");
-    assert_eq!(diag["line"].as_u64(), Some(5));
+    assert_eq!((diag["line"].as_u64(), diag["column"].as_u64()), (Some(5), Some(10)));
     assert_eq!(diag["help"], "YAML reads an unquoted `true` as a boolean; quote it: \"true\"");
-    d.file("n.yaml", "apiVersion: plan/v1\nname: n\nsteps:\n  - id: b\n    run: 3.5\n");
+    // The help quotes the text as written, not as YAML read it (1.5).
+    d.file("n.yaml", "apiVersion: plan/v1\nname: n\nsteps:\n  - id: b\n    run:  1.50 # note\n");
     let report = json(&d.plan(&["lint", "--format", "json", "n.yaml"]).stdout);
-    assert_eq!(report["diagnostics"][0]["help"], "YAML reads an unquoted `3.5` as a number; quote it: \"3.5\"");
+    let diag = &report["diagnostics"][0];
+    assert_eq!((diag["line"].as_u64(), diag["column"].as_u64()), (Some(5), Some(11)));
+    assert_eq!(diag["help"], "YAML reads an unquoted `1.50` as a number; quote it: \"1.50\"");
 }
