@@ -242,7 +242,7 @@ fn split_point(text: &str) -> Option<(usize, usize)> {
 
 fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
     let inner = e.without_snippet();
-    let pos = inner
+    let mut pos = inner
         .location()
         .map(Pos::from)
         .filter(|p| p.line > 0)
@@ -254,7 +254,6 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
             }
         })
         .unwrap_or(Pos { line: 1, column: 1, offset: 0, len: 0 });
-    let mut pos = pos;
     let (code, message, help) = match inner {
         YamlError::SerdeUnknownField { field, expected, .. } => (
             "unknown-field",

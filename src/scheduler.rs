@@ -59,7 +59,7 @@ pub fn definition_hash(r: &RenderedStep, secrets: &[String]) -> String {
 }
 
 struct Shared {
-    journal: Arc<Mutex<Journal>>,
+    /// Holds the journal.
     durability: Arc<Durability>,
     barrier: process::Barrier,
     reporter: Arc<dyn Reporter>,
@@ -81,8 +81,12 @@ impl Shared {
     }
 
     fn journal_op(&self, f: impl FnOnce(&mut Journal) -> std::io::Result<()>) {
-        let result =
-            self.journal.lock().map_err(|_| std::io::Error::other("journal lock poisoned")).and_then(|mut j| f(&mut j));
+        let result = self
+            .durability
+            .journal
+            .lock()
+            .map_err(|_| std::io::Error::other("journal lock poisoned"))
+            .and_then(|mut j| f(&mut j));
         if let Err(err) = result {
             // A journal that cannot be written is a broken promise: say so loudly.
             self.reporter.note(&format!("error: cannot write the journal: {err}"));
@@ -91,7 +95,7 @@ impl Shared {
 
     /// Bytes written to the journal so far.
     fn written(&self) -> u64 {
-        self.journal.lock().map(|j| j.written()).unwrap_or(u64::MAX)
+        self.durability.journal.lock().map(|j| j.written()).unwrap_or(u64::MAX)
     }
 }
 
@@ -118,6 +122,18 @@ struct SyncState {
 }
 
 impl Durability {
+    /// Takes over the journal; its second handle is opened here.
+    fn new(journal: Journal, reporter: Arc<dyn Reporter>) -> Arc<Durability> {
+        let file = journal.sync_handle().ok().map(Arc::new);
+        Arc::new(Durability {
+            journal: Arc::new(Mutex::new(journal)),
+            file,
+            state: Mutex::new(SyncState::default()),
+            done: std::sync::Condvar::new(),
+            reporter,
+        })
+    }
+
     /// Returns once everything up to `through` is on disk (or a sync failed,
     /// which is reported). Blocks: call it on a blocking thread, or inline
     /// when nothing else needs this one.
@@ -226,17 +242,8 @@ pub async fn execute(
 ) -> Outcome {
     let n = c.steps.len();
     let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
-    let file = journal.sync_handle().ok().map(Arc::new);
-    let journal = Arc::new(Mutex::new(journal));
-    let durability = Arc::new(Durability {
-        journal: journal.clone(),
-        file,
-        state: Mutex::new(SyncState::default()),
-        done: std::sync::Condvar::new(),
-        reporter: reporter.clone(),
-    });
+    let durability = Durability::new(journal, reporter.clone());
     let shared = Arc::new(Shared {
-        journal,
         barrier: durability.barrier(),
         durability,
         reporter: reporter.clone(),
@@ -464,7 +471,7 @@ struct Started {
 
 fn journal_start(sh: &Shared, r: &RenderedStep, attempt: u32) -> Started {
     let definition = definition_hash(r, &sh.secrets);
-    let log_path = sh.journal.lock().map(|j| j.log_path(&r.id)).unwrap_or_default();
+    let log_path = sh.durability.journal.lock().map(|j| j.log_path(&r.id)).unwrap_or_default();
     let log = log_path.display().to_string();
     sh.write_unsynced(&Event::StepStarted {
         step: r.id.clone(),
@@ -489,7 +496,8 @@ async fn run_step(sh: &Arc<Shared>, r: RenderedStep, first: Started, alone: bool
         }
         let t = Instant::now();
         let mut out = if *sh.cancel.borrow() != Cancel::None {
-            // Stopped while its start was being made durable: it never ran.
+            // A signal came between the scheduler starting this step's task
+            // and the task's first turn: the step never ran.
             outcome(Status::Interrupted, Some("stopped before it started".into()))
         } else {
             attempt_once(sh, &r, &log_path, alone).await
@@ -644,15 +652,8 @@ mod tests {
     fn group_commit_covers_every_caller() {
         let dir = tempfile::tempdir().expect("tempdir");
         let journal = Journal::create(dir.path(), "r1").expect("journal");
-        let file = journal.sync_handle().ok().map(Arc::new);
-        let journal = Arc::new(Mutex::new(journal));
-        let d = Arc::new(Durability {
-            journal: journal.clone(),
-            file,
-            state: Mutex::new(SyncState::default()),
-            done: std::sync::Condvar::new(),
-            reporter: Arc::new(crate::reporter::Json::new()),
-        });
+        let d = Durability::new(journal, Arc::new(crate::reporter::Json::new()));
+        let journal = d.journal.clone();
         let callers = 16;
         std::thread::scope(|s| {
             for k in 0..callers {
