@@ -326,7 +326,7 @@ fn probe(f: &FactDecl, ctx: &Value, renderer: &Renderer) -> Result<String, Strin
         }
         (None, None) => return Err("no command".into()),
     };
-    let timeout = f.timeout.as_ref().and_then(|t| parse_duration(&t.value)).unwrap_or(FACT_TIMEOUT);
+    let timeout = f.timeout.as_ref().and_then(|t| parse_duration(&t.value).ok()).unwrap_or(FACT_TIMEOUT);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     let mut child = cmd.spawn().map_err(|e| format!("cannot start {display}: {e}"))?;
     let mut out = child.stdout.take().ok_or("no stdout")?;

@@ -139,5 +139,5 @@ pub struct RunArgs {
 }
 
 fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
-    crate::compile::parse_duration(s).ok_or_else(|| format!("invalid duration `{s}` (e.g. 500ms, 10s)"))
+    crate::compile::parse_duration(s).map_err(|e| format!("{e}; e.g. 500ms, 10s, 1m"))
 }

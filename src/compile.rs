@@ -169,21 +169,25 @@ fn valid_var_name(s: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
-/// `90s`, `30m`, `2h`, `500ms`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Option<Duration> {
+/// A duration such as `500ms`, `90s`, `30m` or `1h30m` (humantime's syntax,
+/// checked arithmetic). A bare number is refused: `90` could be seconds or minutes.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return None,
-    };
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("`{s}` has no unit; write `{s}s` for seconds"));
+    }
+    let too_long =
+        || format!("`{s}` is longer than the longest duration plan takes ({} days)", MAX_DURATION.as_secs() / 86_400);
+    match humantime::parse_duration(s) {
+        Ok(d) if d <= MAX_DURATION => Ok(d),
+        Ok(_) | Err(humantime::DurationError::NumberOverflow) => Err(too_long()),
+        Err(e) => Err(format!("`{s}` is not a duration ({e})")),
+    }
 }
+
+/// No step, probe or grace period waits longer: every deadline computed from
+/// a duration stays far inside what a clock can represent.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
 
 /// Merges a base plan and release plans and runs every check.
 pub fn compile(base: &LoadedPlan, releases: &[LoadedPlan]) -> Compiled {
@@ -328,10 +332,10 @@ fn check_regex(src: &SourceFile, pat: &Sp<String>, diags: &mut Vec<Diagnostic>) 
 }
 
 fn check_duration(src: &SourceFile, d: &Sp<String>, diags: &mut Vec<Diagnostic>) {
-    if parse_duration(&d.value).is_none() {
+    if let Err(e) = parse_duration(&d.value) {
         diags.push(
-            Diagnostic::error("invalid-value", src, d.pos, format!("invalid duration `{}`", d.value))
-                .with_help("write a number with a unit: `500ms`, `90s`, `30m`, `2h`"),
+            Diagnostic::error("invalid-value", src, d.pos, format!("invalid duration: {e}"))
+                .with_help("write a number with a unit: `500ms`, `90s`, `30m`, `1h30m`"),
         );
     }
 }

@@ -88,6 +88,11 @@ pub fn load_bytes(name: String, origin: String, bytes: &[u8]) -> Loaded {
 fn options() -> Options {
     let mut options = Options::default();
     options.with_snippet = false;
+    // YAML 1.2 core types only: `yes`/`no` are strings, and a number or a
+    // boolean never silently becomes a string (what lint accepts, the JSON
+    // Schema accepts).
+    options.strict_booleans = true;
+    options.no_schema = true;
     if let Some(b) = options.budget.as_mut() {
         b.max_depth = 64;
         b.max_aliases = 1_000;
@@ -272,6 +277,16 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
             format!("duplicate key `{}`", key.as_deref().unwrap_or("?")),
             Some("a key may appear once in a mapping; remove or merge the other one".to_owned()),
         ),
+        YamlError::QuotingRequired { value, .. } => (
+            "invalid-value",
+            format!("expected a string, found `{value}`"),
+            Some(format!("YAML reads an unquoted `{value}` as a {}; quote it: \"{value}\"", scalar_kind(value))),
+        ),
+        YamlError::InvalidBooleanStrict { .. } => (
+            "invalid-value",
+            "expected `true` or `false`".to_owned(),
+            Some("YAML 1.2 booleans are `true` and `false`; `yes`, `no`, `on` and `off` are strings".to_owned()),
+        ),
         YamlError::InvalidScalar { ty, .. } => (
             "invalid-value",
             match *ty {
@@ -297,11 +312,28 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
                 Some(format!("YAML reads an unquoted `{value}` as a {}; quote it: \"{value}\"", kind(unexpected))),
             )
         }
+        YamlError::SerdeInvalidType { unexpected, expected, .. } if expected.ends_with("unquoted") => {
+            // `retries: "3"`: a quoted string where a number or boolean belongs.
+            let bare = unexpected.split('"').nth(1).unwrap_or("the value").to_owned();
+            if let Some((_, at)) = token_after_key(source, pos) {
+                pos = at;
+            }
+            (
+                "invalid-value",
+                format!("expected {expected}, found the string \"{bare}\""),
+                Some(format!("write it without quotes: {bare}")),
+            )
+        }
+        YamlError::SerdeInvalidValue { expected, .. } if expected.ends_with("unquoted") => {
+            if let Some((_, at)) = token_after_key(source, pos) {
+                pos = at;
+            }
+            ("invalid-value", strip_location(&inner.to_string()), None)
+        }
         YamlError::SerdeInvalidType { .. }
         | YamlError::SerdeInvalidValue { .. }
         | YamlError::SerdeInvalidLength { .. }
         | YamlError::SerdeUnknownVariant { .. }
-        | YamlError::InvalidBooleanStrict { .. }
         | YamlError::NullIntoString { .. }
         | YamlError::Budget { .. }
         | YamlError::AliasReplayLimitExceeded { .. }
@@ -329,6 +361,13 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
 /// serde-saphyr places a wrong-typed value at its key; when the value is a
 /// plain scalar on the key's own line (`run: true`), its text and position.
 fn value_after_key(source: &SourceFile, key: Pos) -> Option<(&str, Pos)> {
+    let (token, at) = token_after_key(source, key)?;
+    let plain = token.chars().next().is_some_and(|c| !"'\"[{|>&*!#%@`".contains(c));
+    plain.then_some((token, at))
+}
+
+/// The scalar on a key's own line (`retries: "3"`), quoted or not, and its position.
+fn token_after_key(source: &SourceFile, key: Pos) -> Option<(&str, Pos)> {
     let line = source.text.get(key.offset as usize..)?.split('\n').next()?;
     let (key_text, after) = line.split_once(": ")?;
     if key_text.is_empty() || !key_text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
@@ -336,9 +375,12 @@ fn value_after_key(source: &SourceFile, key: Pos) -> Option<(&str, Pos)> {
     }
     let token = after.trim_start();
     let token = token.split(" #").next()?.trim_end();
-    let plain = token.chars().next().is_some_and(|c| !"'\"[{|>&*!#%@`".contains(c));
     let start = key.offset as usize + line.len() - after.trim_start().len();
-    plain.then(|| (token, source.pos(start, token.len())))
+    (!token.is_empty()).then(|| (token, source.pos(start, token.len())))
+}
+
+fn scalar_kind(value: &str) -> &'static str {
+    if matches!(value, "true" | "false" | "True" | "False" | "TRUE" | "FALSE") { "boolean" } else { "number" }
 }
 
 fn kind(unexpected: &str) -> &'static str {

@@ -91,6 +91,65 @@ impl<T: JsonSchema> JsonSchema for Sp<T> {
 
 pub type Name = Sp<String>;
 
+/// A YAML boolean or whole number, never a quoted string: `retries: "3"` or
+/// `continue_on_error: "true"` is an error, as the JSON Schema says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strict<T>(pub T);
+
+impl<T> std::ops::Deref for Strict<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Strict<bool> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = bool;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`true` or `false`, unquoted")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+                Ok(v)
+            }
+        }
+        d.deserialize_any(V).map(Strict)
+    }
+}
+
+impl<'de> Deserialize<'de> for Strict<u32> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = u32;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a whole number from 0 to 4294967295, unquoted")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<u32, E> {
+                u32::try_from(v).map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<u32, E> {
+                u32::try_from(v).map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+            }
+        }
+        d.deserialize_any(V).map(Strict)
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Strict<T> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
+
 /// One plan file.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -137,7 +196,7 @@ pub struct VarDecl {
     #[serde(default)]
     pub description: Option<Sp<String>>,
     #[serde(default)]
-    pub required: Option<Sp<bool>>,
+    pub required: Option<Sp<Strict<bool>>>,
     #[serde(default)]
     pub default: Option<Sp<String>>,
     #[serde(default)]
@@ -147,15 +206,15 @@ pub struct VarDecl {
     pub pattern: Option<Sp<String>>,
     /// Never printed, logged or written to the journal.
     #[serde(default)]
-    pub secret: Option<Sp<bool>>,
+    pub secret: Option<Sp<Strict<bool>>>,
 }
 
 impl VarDecl {
     pub fn is_required(&self) -> bool {
-        self.required.as_ref().is_some_and(|r| r.value)
+        self.required.as_ref().is_some_and(|r| *r.value)
     }
     pub fn is_secret(&self) -> bool {
-        self.secret.as_ref().is_some_and(|r| r.value)
+        self.secret.as_ref().is_some_and(|r| *r.value)
     }
 }
 
@@ -224,11 +283,11 @@ pub struct StepDecl {
     #[serde(default)]
     pub timeout: Option<Box<Sp<String>>>,
     #[serde(default)]
-    pub retries: Option<Box<Sp<u32>>>,
+    pub retries: Option<Box<Sp<Strict<u32>>>>,
     #[serde(default)]
     pub retry_delay: Option<Box<Sp<String>>>,
     #[serde(default)]
-    pub continue_on_error: Option<Box<Sp<bool>>>,
+    pub continue_on_error: Option<Box<Sp<Strict<bool>>>>,
     /// A variable name: the step's trimmed stdout, visible to its descendants.
     #[serde(default)]
     pub capture: Option<Box<Name>>,

@@ -105,7 +105,7 @@ pub fn stop_leftover_group(pgid: i32, recorded_start: Option<u64>, grace: Durati
         return false;
     }
     let _ = killpg(pid, Signal::SIGTERM);
-    let deadline = std::time::Instant::now() + grace;
+    let deadline = std::time::Instant::now().checked_add(grace).unwrap_or_else(std::time::Instant::now);
     while std::time::Instant::now() < deadline {
         if killpg(pid, None).is_err() {
             return true;

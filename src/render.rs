@@ -122,10 +122,14 @@ pub fn render_step(step: &CStep, ctx: &Value, r: &Renderer) -> Result<RenderedSt
         action,
         env,
         cwd: d.cwd.as_ref().map(|c| r.render(&c.value, ctx, Escape::None)).transpose()?,
-        timeout: d.timeout.as_ref().and_then(|t| parse_duration(&t.value)),
-        retries: d.retries.as_ref().map_or(0, |r| r.value),
-        retry_delay: d.retry_delay.as_ref().and_then(|t| parse_duration(&t.value)).unwrap_or(Duration::from_secs(0)),
-        continue_on_error: d.continue_on_error.as_ref().is_some_and(|c| c.value),
+        timeout: d.timeout.as_ref().and_then(|t| parse_duration(&t.value).ok()),
+        retries: d.retries.as_ref().map_or(0, |r| *r.value),
+        retry_delay: d
+            .retry_delay
+            .as_ref()
+            .and_then(|t| parse_duration(&t.value).ok())
+            .unwrap_or(Duration::from_secs(0)),
+        continue_on_error: d.continue_on_error.as_ref().is_some_and(|c| *c.value),
         capture: d.capture.as_ref().map(|c| c.value.clone()),
     })
 }
