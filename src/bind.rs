@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use indexmap::IndexMap;
 use serde_json::{Value, json};
 
-use crate::compile::{Compiled, full_match, parse_duration};
+use crate::compile::{Scope, full_match, parse_duration};
 use crate::diagnostic::did_you_mean;
 use crate::load::LoadedPlan;
 use crate::model::{FactDecl, RunAction};
@@ -197,7 +197,7 @@ fn read_vars_file(path: &Path) -> Result<Vec<(String, String)>, BindError> {
 /// `known` holds facts already probed (they are not probed again); `declared`
 /// says whether a name exists anywhere in the plan and its release plans.
 pub fn bind(
-    c: &Compiled,
+    c: Scope<'_>,
     inputs: &Inputs,
     renderer: &Renderer,
     known: Option<&Values>,
@@ -215,7 +215,7 @@ pub fn bind(
         return Err(BindError::Unknown { name: name.clone(), origin: origin.clone(), help });
     }
     let mut values = Values::default();
-    for (name, v) in &c.vars {
+    for (name, v) in c.vars {
         let d = &v.decl;
         let (value, origin) = match given.remove(name) {
             Some(g) => g,
@@ -275,7 +275,7 @@ pub fn bind(
     // Fact templates see the vars (lint refuses a fact that reads a fact): one context serves every probe.
     let plan = &c.base().name.value;
     let ctx = values.context(plan, c.base().release.as_ref().map(|r| r.value.as_str()), "", &HashMap::new());
-    for (name, f) in &c.facts {
+    for (name, f) in c.facts {
         if let Some((value, origin)) = given.remove(name) {
             values.values.insert(name.clone(), Bound { value, origin, secret: false });
             continue;
@@ -383,9 +383,13 @@ pub struct Selection {
 }
 
 /// Picks the release plans whose `release` lies in `(from, to]` of the base plan's `releases`.
-pub fn select_releases(c: &Compiled, values: &Values, renderer: &Renderer) -> Result<Vec<Selection>, BindError> {
-    let releases = &c.files[1..];
-    let Some(window) = &c.base().releases else {
+pub fn select_releases(
+    base: &LoadedPlan,
+    releases: &[LoadedPlan],
+    values: &Values,
+    renderer: &Renderer,
+) -> Result<Vec<Selection>, BindError> {
+    let Some(window) = &base.plan.releases else {
         return Ok(releases
             .iter()
             .map(|p| Selection {
@@ -395,7 +399,7 @@ pub fn select_releases(c: &Compiled, values: &Values, renderer: &Renderer) -> Re
             })
             .collect());
     };
-    let ctx = values.context(&c.base().name.value, None, "", &HashMap::new());
+    let ctx = values.context(&base.plan.name.value, None, "", &HashMap::new());
     let render = |t: &str| renderer.render(t, &ctx, Escape::None).map(|s| s.trim().to_owned());
     let err = |message: String| BindError::Releases {
         message,

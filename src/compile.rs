@@ -39,7 +39,8 @@ pub struct CFact {
     pub decl: FactDecl,
 }
 
-/// A merged, checked plan.
+/// A merged, checked plan: only [`compile`] makes one, and only when the
+/// plan has no error, so a compiled plan that carries errors cannot exist.
 #[derive(Debug)]
 pub struct Compiled {
     /// File 0 is the base plan, then the included release plans in release order.
@@ -48,7 +49,58 @@ pub struct Compiled {
     pub vars: IndexMap<String, CVar>,
     pub facts: IndexMap<String, CFact>,
     pub graph: Graph,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// A plan that did not compile: its diagnostics (errors and warnings) and the
+/// sources to show them against.
+#[derive(Debug, thiserror::Error)]
+#[error("plan is invalid: {} error(s); nothing was run", .diagnostics.iter().filter(|d| d.is_error()).count())]
+pub struct Invalid {
     pub diagnostics: Vec<Diagnostic>,
+    pub sources: Vec<Arc<SourceFile>>,
+}
+
+/// The vars and facts a set of files declares, first declaration first.
+#[derive(Debug, Default)]
+pub struct Decls {
+    pub vars: IndexMap<String, CVar>,
+    pub facts: IndexMap<String, CFact>,
+}
+
+/// What values are bound against: the files (file 0 the base) and what they declare.
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    pub files: &'a [LoadedPlan],
+    pub vars: &'a IndexMap<String, CVar>,
+    pub facts: &'a IndexMap<String, CFact>,
+}
+
+impl Scope<'_> {
+    pub fn base(&self) -> &PlanFile {
+        &self.files[0].plan
+    }
+    pub fn source(&self, file: usize) -> &SourceFile {
+        &self.files[file].source
+    }
+}
+
+/// The vars and facts a list of files declares (no checks: [`check_family`] made them).
+pub fn declarations(files: &[LoadedPlan]) -> Decls {
+    let mut d = Decls::default();
+    for (fi, f) in files.iter().enumerate() {
+        for (name, v) in &f.plan.vars {
+            d.vars.entry(name.value.clone()).or_insert_with(|| CVar { file: fi, name: name.clone(), decl: v.clone() });
+        }
+        for (name, fa) in &f.plan.facts {
+            d.facts.entry(name.value.clone()).or_insert_with(|| CFact {
+                file: fi,
+                name: name.clone(),
+                decl: fa.clone(),
+            });
+        }
+    }
+    d
 }
 
 impl Compiled {
@@ -61,8 +113,8 @@ impl Compiled {
     pub fn sources(&self) -> Vec<Arc<SourceFile>> {
         self.files.iter().map(|f| f.source.clone()).collect()
     }
-    pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(Diagnostic::is_error)
+    pub fn scope(&self) -> Scope<'_> {
+        Scope { files: &self.files, vars: &self.vars, facts: &self.facts }
     }
 }
 
@@ -189,30 +241,167 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// a duration stays far inside what a clock can represent.
 pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
 
-/// Merges a base plan and release plans and runs every check.
-pub fn compile(base: &LoadedPlan, releases: &[LoadedPlan]) -> Compiled {
+/// Compiles exactly what runs: a base plan and the release plans of the
+/// window, merged into one checked graph. `excluded` are the base's other
+/// release plans: a reference to one of their names is `release-scope`.
+pub fn compile(base: &LoadedPlan, included: &[LoadedPlan], excluded: &[LoadedPlan]) -> Result<Compiled, Invalid> {
     let mut files = vec![base.clone()];
-    files.extend(releases.iter().cloned());
+    files.extend(included.iter().cloned());
+    let mut diags = Vec::new();
+    for (fi, f) in files.iter().enumerate() {
+        check_file(f, fi == 0, &mut diags);
+    }
+    let c = link(files, &Foreign::of(excluded), &mut diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(Invalid { diagnostics: diags, sources: c.sources() });
+    }
+    Ok(Compiled { warnings: diags, ..c })
+}
+
+/// Every diagnostic of a base plan and all its release plans, proving every
+/// window sound without values. Each file is checked once; each release plan
+/// is linked with the base alone (the window where it is the only one), with
+/// the names of the other release plans out of scope; the base alone and all
+/// of them together find what two release plans could clash on.
+pub fn check_family(base: &LoadedPlan, releases: &[LoadedPlan]) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    check_file(base, true, &mut diags);
+    for r in releases {
+        check_file(r, false, &mut diags);
+    }
+    // Window-dependent rules come from each window; `unused-variable` from the whole family.
+    let per_window = |d: &Diagnostic| d.code != "unused-variable";
+    let mut base_alone = Vec::new();
+    link(vec![base.clone()], &Foreign::of(releases), &mut base_alone);
+    if releases.is_empty() {
+        diags.extend(base_alone);
+        return diags;
+    }
+    diags.extend(base_alone.into_iter().filter(per_window));
+    for (i, r) in releases.iter().enumerate() {
+        let others: Vec<LoadedPlan> =
+            releases.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| p.clone()).collect();
+        let mut window = Vec::new();
+        link(vec![base.clone(), r.clone()], &Foreign::of(&others), &mut window);
+        diags.extend(window.into_iter().filter(|d| per_window(d) && d.file == r.source.name));
+    }
+    let mut all = vec![base.clone()];
+    all.extend(releases.iter().cloned());
+    let mut union = Vec::new();
+    link(all, &Foreign::default(), &mut union);
+    let window_rules = ["unknown-dependency", "undefined-variable", "capture-not-ancestor", "redundant-dependency"];
+    diags.extend(union.into_iter().filter(|d| !window_rules.contains(&d.code)));
+    let mut seen = HashSet::new();
+    diags.retain(|d| seen.insert((d.file.clone(), d.line, d.column, d.code, d.message.clone())));
+    diags
+}
+
+/// How many unknown names get a "did you mean" (each costs a pass over every name).
+const SUGGESTIONS: usize = 32;
+
+/// A release plan whose base is not on the plan path: every rule that needs
+/// no base (names it refers to may be the base's).
+pub fn check_orphan(p: &LoadedPlan) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    check_file(p, false, &mut diags);
+    let mut linked = Vec::new();
+    link(vec![p.clone()], &Foreign::default(), &mut linked);
+    let needs_base = ["unknown-dependency", "undefined-variable", "capture-not-ancestor", "unused-variable"];
+    diags.extend(linked.into_iter().filter(|d| !needs_base.contains(&d.code)));
+    diags
+}
+
+/// Names declared by release plans outside a window, and which plan declares each.
+#[derive(Default)]
+struct Foreign {
+    steps: HashMap<String, String>,
+    names: HashMap<String, String>,
+}
+
+impl Foreign {
+    fn of(plans: &[LoadedPlan]) -> Foreign {
+        let mut f = Foreign::default();
+        for p in plans {
+            let plan = p.plan.name.value.clone();
+            for s in &p.plan.steps {
+                f.steps.entry(s.id.value.clone()).or_insert_with(|| plan.clone());
+                if let Some(cap) = &s.capture {
+                    f.names.entry(cap.value.clone()).or_insert_with(|| plan.clone());
+                }
+            }
+            for n in p.plan.vars.keys().chain(p.plan.facts.keys()) {
+                f.names.entry(n.value.clone()).or_insert_with(|| plan.clone());
+            }
+        }
+        f
+    }
+}
+
+/// The `release-scope` error for a name that only another release plan declares.
+fn out_of_scope(c: &Compiled, file: usize, pos: Pos, what: &str, name: &str, owner: &str) -> Diagnostic {
+    let here = if file == 0 {
+        "the base plan".to_owned()
+    } else {
+        format!("release plan `{}`", c.files[file].plan.name.value)
+    };
+    Diagnostic::error(
+        "release-scope",
+        c.source(file),
+        pos,
+        format!("{here} refers to {what} `{name}` of release plan `{owner}`, which a window may leave out"),
+    )
+    .with_help(if file == 0 {
+        format!("the base plan may only use its own names; move `{name}` into the base plan")
+    } else {
+        format!("a release plan may use the base plan's names and its own; move `{name}` into the base plan or into this file")
+    })
+}
+
+/// Merges files, builds the graph and checks every rule that depends on
+/// which files are together.
+fn link(files: Vec<LoadedPlan>, foreign: &Foreign, diags: &mut Vec<Diagnostic>) -> Compiled {
     let mut c = Compiled {
         files,
         steps: Vec::new(),
         vars: IndexMap::new(),
         facts: IndexMap::new(),
         graph: Graph::default(),
-        diagnostics: Vec::new(),
+        warnings: Vec::new(),
     };
-    let mut diags = Vec::new();
-    for (fi, f) in c.files.iter().enumerate() {
-        check_file(f, fi == 0, &mut diags);
-    }
-    merge(&mut c, &mut diags);
+    merge(&mut c, diags);
     let nodes: Vec<Node> = c.steps.iter().map(|s| Node { decl: &s.decl, file: &c.files[s.file].source }).collect();
-    let g = graph::build(&nodes, &mut diags);
+    let (g, unresolved) = graph::build(&nodes, diags);
+    let unknown: Vec<(usize, Name, bool)> =
+        unresolved.into_iter().map(|u| (u.step, u.entry.clone(), u.is_need)).collect();
     drop(nodes);
     c.graph = g;
-    check_templates(&c, &mut diags);
-    check_redundant_needs(&c, &mut diags);
-    c.diagnostics = diags;
+    for (n, (step, entry, is_need)) in unknown.into_iter().enumerate() {
+        let file = c.steps[step].file;
+        if let Some(owner) = foreign.steps.get(&entry.value) {
+            diags.push(out_of_scope(&c, file, entry.pos, "step", &entry.value, owner));
+            continue;
+        }
+        let relation = if is_need { "needs" } else { "runs before" };
+        let mut d = Diagnostic::error(
+            "unknown-dependency",
+            c.source(file),
+            entry.pos,
+            format!(
+                "step `{}` {relation} `{}`, which is not a step of this plan",
+                c.steps[step].decl.id.value, entry.value
+            ),
+        );
+        // Suggestions cost a comparison with every id: a file of thousands of
+        // unknown ids gets them for the first few only, so lint stays linear.
+        if n < SUGGESTIONS
+            && let Some(h) = did_you_mean(&entry.value, c.graph.index.keys().map(String::as_str))
+        {
+            d = d.with_help(h);
+        }
+        diags.push(d);
+    }
+    check_templates(&c, foreign, diags);
+    check_redundant_needs(&c, diags);
     c
 }
 
@@ -416,6 +605,17 @@ fn check_step(src: &SourceFile, s: &StepDecl, diags: &mut Vec<Diagnostic>) {
             .with_help("a step does one thing: split it into steps joined by `needs`"),
         ),
     }
+    for (field, t) in [("when", &s.when), ("assert", &s.assert)] {
+        if let Some(t) = t
+            && !t.value.contains("{{")
+            && !matches!(t.value.trim(), "true" | "false")
+        {
+            diags.push(
+                Diagnostic::error("not-boolean", src, t.pos, format!("`{field}: {}` can never be `true` or `false`", t.value.trim()))
+                    .with_help(format!("`{field}` must render exactly `true` or `false`: write \"true\", \"false\" or a template such as \"{{{{eq deploy 'k8s'}}}}\"")),
+            );
+        }
+    }
     if let (Some(m), None) = (&s.message, &s.assert) {
         diags.push(
             Diagnostic::error("invalid-value", src, m.pos, "`message` is only used by an `assert` step")
@@ -493,7 +693,7 @@ fn merge(c: &mut Compiled, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_templates(c: &Compiled, diags: &mut Vec<Diagnostic>) {
+fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>) {
     let mut used: HashSet<String> = HashSet::new();
     let global: Vec<&str> =
         c.vars.keys().chain(c.facts.keys()).map(String::as_str).chain(BUILTIN_NAMES.iter().copied()).collect();
@@ -549,6 +749,11 @@ fn check_templates(c: &Compiled, diags: &mut Vec<Diagnostic>) {
                             }
                             None => {}
                         }
+                    }
+                    if let Some(owner) = foreign.names.get(&u.name) {
+                        let fi = c.files.iter().position(|f| f.source.name == src.name).unwrap_or(0);
+                        diags.push(out_of_scope(c, fi, pos, "the name", &u.name, owner));
+                        continue;
                     }
                     let mut d =
                         Diagnostic::error("undefined-variable", src, pos, format!("undefined variable `{}`", u.name));

@@ -10,8 +10,8 @@ use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
-use crate::diagnostic::{Diagnostic, did_you_mean};
-use crate::model::{Pos, StepDecl};
+use crate::diagnostic::Diagnostic;
+use crate::model::{Name, Pos, StepDecl};
 
 /// A step's id, its `needs` with positions, and its file, for building the graph.
 pub struct Node<'a> {
@@ -57,9 +57,19 @@ impl Graph {
     }
 }
 
-/// Builds the DAG, reporting `duplicate-step`, `unknown-dependency` and `dependency-cycle`.
-pub fn build(nodes: &[Node], diags: &mut Vec<Diagnostic>) -> Graph {
+/// A `needs` or `before` entry that names no step of the graph.
+pub struct Unresolved<'a> {
+    pub step: usize,
+    pub entry: &'a Name,
+    pub is_need: bool,
+}
+
+/// Builds the DAG, reporting `duplicate-step` and `dependency-cycle`; entries
+/// naming no step are returned for the caller to report (it knows which plans
+/// are out of scope).
+pub fn build<'a>(nodes: &[Node<'a>], diags: &mut Vec<Diagnostic>) -> (Graph, Vec<Unresolved<'a>>) {
     let mut g = Graph::default();
+    let mut unresolved = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
         g.dag.add_node(i);
         let id = &n.decl.id;
@@ -89,22 +99,7 @@ pub fn build(nodes: &[Node], diags: &mut Vec<Diagnostic>) -> Graph {
                         g.dag.add_edge(NodeIndex::new(from), NodeIndex::new(to), ());
                     }
                 }
-                None => {
-                    let relation = if is_need { "needs" } else { "runs before" };
-                    let mut d = Diagnostic::error(
-                        "unknown-dependency",
-                        n.file,
-                        entry.pos,
-                        format!(
-                            "step `{}` {relation} `{}`, which is not a step of this plan",
-                            n.decl.id.value, entry.value
-                        ),
-                    );
-                    if let Some(h) = did_you_mean(&entry.value, g.index.keys().map(String::as_str)) {
-                        d = d.with_help(h);
-                    }
-                    diags.push(d);
-                }
+                None => unresolved.push(Unresolved { step: i, entry, is_need }),
             }
         }
     }
@@ -112,7 +107,7 @@ pub fn build(nodes: &[Node], diags: &mut Vec<Diagnostic>) -> Graph {
     if !g.has_cycle {
         g.order = topo_order(&g.dag);
     }
-    g
+    (g, unresolved)
 }
 
 fn report_cycles(g: &mut Graph, nodes: &[Node], edge_pos: &HashMap<(usize, usize), Pos>, diags: &mut Vec<Diagnostic>) {

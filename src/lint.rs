@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::compile::compile;
+use crate::compile::{check_family, check_orphan};
 use crate::diagnostic::{Diagnostic, Severity, SourceFile, did_you_mean};
-use crate::load::{Loaded, LoadedPlan, load_path};
+use crate::load::{Loaded, LoadedPlan, load_bytes, load_path};
 use crate::resolve::{Catalog, embedded, sort_by_release, yaml_files};
 
 pub struct Report {
@@ -43,25 +43,51 @@ impl Report {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("no such file or folder: {0}")]
-pub struct MissingPath(pub PathBuf);
+pub enum PathError {
+    #[error("no such file or folder: {}", .0.display())]
+    Missing(PathBuf),
+    #[error("no plan files (*.yaml, *.yml) in {}", .0.display())]
+    Empty(PathBuf),
+    #[error("cannot read standard input: {0}")]
+    Stdin(std::io::Error),
+}
 
-/// Lints the given files and folders; with none, the shipped plans.
-pub fn lint(paths: &[PathBuf], plans_dirs: &[PathBuf]) -> Result<Report, MissingPath> {
+impl PathError {
+    pub fn help(&self) -> &'static str {
+        match self {
+            PathError::Missing(_) => "pass plan files or folders that exist",
+            PathError::Empty(_) => "check the folder: a lint of no plan proves nothing",
+            PathError::Stdin(_) => "pipe a plan into `plan lint -`",
+        }
+    }
+}
+
+/// Lints the given files and folders (`-` is standard input); with none, the
+/// `--plans-dir` folders; with neither, the shipped plans.
+pub fn lint(paths: &[PathBuf], plans_dirs: &[PathBuf]) -> Result<Report, PathError> {
+    let paths = if paths.is_empty() { plans_dirs } else { paths };
     let loaded: Vec<Loaded> = if paths.is_empty() {
         embedded()
     } else {
-        let mut files = Vec::new();
+        let mut loaded = Vec::new();
         for p in paths {
-            if p.is_dir() {
-                files.extend(yaml_files(p));
+            if p.as_os_str() == "-" {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).map_err(PathError::Stdin)?;
+                loaded.push(load_bytes("<stdin>".into(), "<stdin>".into(), &bytes));
+            } else if p.is_dir() {
+                let files = yaml_files(p);
+                if files.is_empty() {
+                    return Err(PathError::Empty(p.clone()));
+                }
+                loaded.extend(files.iter().map(|f| load_path(f)));
             } else if p.is_file() {
-                files.push(p.clone());
+                loaded.push(load_path(p));
             } else {
-                return Err(MissingPath(p.clone()));
+                return Err(PathError::Missing(p.clone()));
             }
         }
-        files.iter().map(|f| load_path(f)).collect()
+        loaded
     };
     let files = loaded.len();
     let mut diags = Vec::new();
@@ -114,25 +140,22 @@ pub fn lint(paths: &[PathBuf], plans_dirs: &[PathBuf]) -> Result<Report, Missing
         out
     };
     let linted: HashSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
-    let keep = |c: crate::compile::Compiled, only: Option<&str>, diags: &mut Vec<Diagnostic>| {
-        for d in c.diagnostics {
-            if linted.contains(d.file.as_str()) && only.is_none_or(|o| o == d.file) {
-                diags.push(d);
-            }
-        }
+    let mut keep = |found: Vec<Diagnostic>, only: Option<&str>| {
+        diags
+            .extend(found.into_iter().filter(|d| linted.contains(d.file.as_str()) && only.is_none_or(|o| o == d.file)));
     };
     for p in &plans {
         match &p.plan.extends {
             None => {
                 if first.get(p.plan.name.value.as_str()).is_some_and(|f| Arc::ptr_eq(&f.source, &p.source)) {
-                    keep(compile(p, &releases_of(&p.plan.name.value)), None, &mut diags);
+                    keep(check_family(p, &releases_of(&p.plan.name.value)), None);
                 }
             }
             Some(base) => {
                 if in_set.contains(base.value.as_str())
                     && first.get(base.value.as_str()).is_some_and(|b| b.plan.extends.is_none())
                 {
-                    continue; // compiled with its base above
+                    continue; // checked with its base above
                 }
                 match lookup(&base.value) {
                     Some(b) if b.plan.extends.is_none() => {
@@ -140,7 +163,7 @@ pub fn lint(paths: &[PathBuf], plans_dirs: &[PathBuf]) -> Result<Report, Missing
                         rels.retain(|r| r.plan.name.value != p.plan.name.value);
                         rels.push(p.clone());
                         sort_by_release(&mut rels);
-                        keep(compile(&b, &rels), Some(&p.source.name), &mut diags);
+                        keep(check_family(&b, &rels), Some(&p.source.name));
                     }
                     found => {
                         let mut d = Diagnostic::error(
@@ -159,22 +182,8 @@ pub fn lint(paths: &[PathBuf], plans_dirs: &[PathBuf]) -> Result<Report, Missing
                         d = d.with_help(did_you_mean(&base.value, names).unwrap_or_else(|| {
                             "lint it together with its base plan, or add the base's folder with --plans-dir".into()
                         }));
-                        diags.push(d);
-                        let alone = compile(p, &[]);
-                        let ignore =
-                            ["unknown-dependency", "undefined-variable", "capture-not-ancestor", "unused-variable"];
-                        keep(
-                            crate::compile::Compiled {
-                                diagnostics: alone
-                                    .diagnostics
-                                    .into_iter()
-                                    .filter(|d| !ignore.contains(&d.code))
-                                    .collect(),
-                                ..alone
-                            },
-                            None,
-                            &mut diags,
-                        );
+                        keep(vec![d], None);
+                        keep(check_orphan(p), None);
                     }
                 }
             }

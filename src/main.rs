@@ -57,7 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let report = match plan::lint::lint(&paths, &path.plans_dirs) {
                 Ok(r) => r,
                 Err(e) => {
-                    eprintln!("error: {e}\n  help: pass plan files or folders that exist");
+                    eprintln!("error: {e}\n  help: {}", e.help());
                     return Ok(EXIT_INVALID);
                 }
             };
@@ -84,34 +84,34 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Show { plan: arg, vars, path } => {
             match plan::prepare::prepare(&arg, &path.plans_dirs, &inputs(&vars), &renderer) {
-                Ok(p) => match plan::show::show(&p, &renderer) {
-                    Ok(s) => {
-                        out(&s)?;
-                        Ok(0)
+                Ok(p) => {
+                    out(&plan::show::show(&p))?;
+                    match plan::show::would_stop(&p, |_| true) {
+                        Some(stop) => {
+                            out(&format!("\n{stop}"))?;
+                            Ok(EXIT_FAILED)
+                        }
+                        None => Ok(0),
                     }
-                    Err(e) => {
-                        eprintln!(
-                            "error: {e}\n  help: every template must render before anything runs; check the values given"
-                        );
-                        Ok(EXIT_INVALID)
-                    }
-                },
+                }
                 Err(f) => {
                     eprint!("{}", f.render());
                     Ok(EXIT_INVALID)
                 }
             }
         }
-        Command::Graph { plan: arg, format, path } => match plan::prepare::load(&arg, &path.plans_dirs) {
-            Ok((_, _, all)) => {
-                out(&plan::show::graph(&all, format))?;
-                Ok(0)
+        Command::Graph { plan: arg, format, path } => {
+            match plan::prepare::load(&arg, &path.plans_dirs).and_then(|f| Ok(f.compile_all()?)) {
+                Ok(all) => {
+                    out(&plan::show::graph(&all, format))?;
+                    Ok(0)
+                }
+                Err(f) => {
+                    eprint!("{}", f.render());
+                    Ok(EXIT_INVALID)
+                }
             }
-            Err(f) => {
-                eprint!("{}", f.render());
-                Ok(EXIT_INVALID)
-            }
-        },
+        }
         Command::Run(a) => Ok(plan::run::run(plan::run::RunRequest {
             plan: a.plan,
             inputs: inputs(&a.vars),

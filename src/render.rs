@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::compile::{CStep, parse_duration};
-use crate::model::RunAction;
+use crate::model::{Pos, RunAction, Sp};
 use crate::template::{Escape, Renderer, split_words};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,59 +76,91 @@ pub struct RenderedStep {
     pub capture: Option<String>,
 }
 
+/// A template of a step that did not render: which field, where, and why.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("`{field}`: {message}")]
+pub struct RenderError {
+    pub field: &'static str,
+    pub pos: Pos,
+    /// `not-boolean` for a `when`/`assert` that rendered neither `true` nor `false`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn at<T>(field: &'static str, pos: Pos, r: Result<T, String>) -> Result<T, RenderError> {
+    r.map_err(|message| RenderError { field, pos, code: "template-syntax", message })
+}
+
+fn boolean(field: &'static str, t: &Sp<String>, ctx: &Value, r: &Renderer) -> Result<bool, RenderError> {
+    let s = at(field, t.pos, r.render(&t.value, ctx, Escape::None))?;
+    match s.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(RenderError {
+            field,
+            pos: t.pos,
+            code: "not-boolean",
+            message: format!("rendered `{other}`, expected exactly `true` or `false`"),
+        }),
+    }
+}
+
+fn text(field: &'static str, t: &Sp<String>, ctx: &Value, r: &Renderer, e: Escape) -> Result<String, RenderError> {
+    at(field, t.pos, r.render(&t.value, ctx, e))
+}
+
 /// Renders a step. A template error is returned, never a half-rendered command.
 /// `when` is evaluated first: a skipped step's action is not rendered.
-pub fn render_step(step: &CStep, ctx: &Value, r: &Renderer) -> Result<RenderedStep, String> {
+pub fn render_step(step: &CStep, ctx: &Value, r: &Renderer) -> Result<RenderedStep, RenderError> {
     let d = &step.decl;
-    let when = match &d.when {
-        Some(w) => Some(r.render_bool(&w.value, ctx).map_err(|e| format!("when: {e}"))?),
-        None => None,
-    };
+    let when = d.when.as_ref().map(|w| boolean("when", w, ctx, r)).transpose()?;
     let action = if when == Some(false) {
         Action::Skipped
     } else if let Some(run) = &d.run {
         let words = match &run.value {
-            RunAction::Line(l) => split_words(l)?,
+            RunAction::Line(l) => at("run", run.pos, split_words(l))?,
             RunAction::Argv(ws) => ws.iter().map(|w| w.value.clone()).collect(),
         };
-        Action::Run(words.iter().map(|w| r.render(w, ctx, Escape::None)).collect::<Result<_, _>>()?)
+        let words = words.iter().map(|w| r.render(w, ctx, Escape::None)).collect::<Result<_, _>>();
+        Action::Run(at("run", run.pos, words)?)
     } else if let Some(s) = &d.shell {
-        Action::Shell(r.render(&s.value, ctx, Escape::Shell)?)
+        Action::Shell(text("shell", s, ctx, r, Escape::Shell)?)
     } else if let Some(a) = &d.assert {
-        let condition = r.render_bool(&a.value, ctx)?;
+        let condition = boolean("assert", a, ctx, r)?;
         let message = match &d.message {
-            Some(m) => r.render(&m.value, ctx, Escape::None)?,
+            Some(m) => text("message", m, ctx, r, Escape::None)?,
             None => format!("assertion failed: {}", a.value),
         };
         Action::Assert { condition, message }
     } else if let Some(c) = &d.confirm {
-        Action::Confirm(r.render(&c.value, ctx, Escape::None)?)
+        Action::Confirm(text("confirm", c, ctx, r, Escape::None)?)
     } else if let Some(rm) = &d.remove {
-        Action::Remove {
-            path: r.render(&rm.value.path, ctx, Escape::None)?,
-            within: rm.value.within.as_ref().map(|w| r.render(w, ctx, Escape::None)).transpose()?,
-        }
+        let path = at("remove", rm.pos, r.render(&rm.value.path, ctx, Escape::None))?;
+        let within = rm.value.within.as_ref().map(|w| r.render(w, ctx, Escape::None)).transpose();
+        Action::Remove { path, within: at("remove", rm.pos, within)? }
     } else {
-        return Err("step has no action".into());
+        // compile refuses a step without an action; this is never reached from a compiled plan.
+        return Err(RenderError {
+            field: "id",
+            pos: d.id.pos,
+            code: "no-action",
+            message: "step has no action".into(),
+        });
     };
     let env = d
         .env
         .iter()
-        .map(|(k, v)| Ok((k.value.clone(), r.render(&v.value, ctx, Escape::None)?)))
-        .collect::<Result<Vec<_>, String>>()?;
+        .map(|(k, v)| Ok((k.value.clone(), text("env", v, ctx, r, Escape::None)?)))
+        .collect::<Result<Vec<_>, RenderError>>()?;
     Ok(RenderedStep {
         id: d.id.value.clone(),
         when,
         action,
         env,
-        cwd: d.cwd.as_ref().map(|c| r.render(&c.value, ctx, Escape::None)).transpose()?,
+        cwd: d.cwd.as_ref().map(|c| text("cwd", c, ctx, r, Escape::None)).transpose()?,
         timeout: d.timeout.as_ref().and_then(|t| parse_duration(&t.value).ok()),
         retries: d.retries.as_ref().map_or(0, |r| *r.value),
-        retry_delay: d
-            .retry_delay
-            .as_ref()
-            .and_then(|t| parse_duration(&t.value).ok())
-            .unwrap_or(Duration::from_secs(0)),
+        retry_delay: d.retry_delay.as_ref().and_then(|t| parse_duration(&t.value).ok()).unwrap_or(Duration::ZERO),
         continue_on_error: d.continue_on_error.as_ref().is_some_and(|c| *c.value),
         capture: d.capture.as_ref().map(|c| c.value.clone()),
     })

@@ -97,7 +97,7 @@ pub fn run(req: RunRequest) -> u8 {
     let mut earlier_run: Option<RunSummary> = None;
     if let Some(resume_id) = &req.resume {
         let name = match prepare::load(&req.plan, &req.plans_dirs) {
-            Ok((base, _, _)) => base.plan.name.value.clone(),
+            Ok(family) => family.base.plan.name.value.clone(),
             Err(f) => {
                 eprint!("{}", f.render());
                 return EXIT_INVALID;
@@ -189,7 +189,7 @@ pub fn run(req: RunRequest) -> u8 {
     }
 
     if req.dry_run {
-        return dry_run(&p, &renderer, &earlier, &only, &skip);
+        return dry_run(&p, &earlier, &only, &skip);
     }
 
     let _lock = match Lock::acquire(&state, &plan_name, &run_id) {
@@ -279,15 +279,11 @@ pub fn run(req: RunRequest) -> u8 {
 
 fn dry_run(
     p: &Prepared,
-    renderer: &Renderer,
     earlier: &HashMap<usize, Earlier>,
     only: &Option<HashSet<usize>>,
     skip: &HashSet<usize>,
 ) -> u8 {
-    match crate::show::show(p, renderer) {
-        Ok(s) => print!("{s}"),
-        Err(e) => return fail(&e, Some("every template must render before anything runs; check the values given")),
-    }
+    print!("{}", crate::show::show(p));
     let c = &p.compiled;
     let names = |set: &mut dyn Iterator<Item = usize>| {
         let mut v: Vec<usize> = set.collect();
@@ -302,6 +298,13 @@ fn dry_run(
     }
     if !skip.is_empty() {
         println!("--skip counts as skipped: {}", names(&mut skip.iter().copied()));
+    }
+    let runs =
+        |i: usize| !skip.contains(&i) && !earlier.contains_key(&i) && only.as_ref().is_none_or(|o| o.contains(&i));
+    if let Some(stop) = crate::show::would_stop(p, runs) {
+        print!("\n{stop}");
+        println!("dry run: nothing was run; the run would fail there");
+        return EXIT_FAILED;
     }
     println!("\ndry run: nothing was run");
     EXIT_OK

@@ -1,39 +1,14 @@
 //! Output of `plan show`, `plan graph` and `plan list`.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::bind::Origin;
 use crate::compile::Compiled;
-use crate::prepare::Prepared;
-use crate::render::{mask, render_step};
+use crate::prepare::{Prepared, Rendered};
+use crate::render::mask;
 use crate::resolve::Catalog;
-use crate::template::Renderer;
 
-/// Placeholder values for captures, which exist only at run time.
-pub fn capture_placeholders(c: &Compiled) -> HashMap<String, String> {
-    c.steps
-        .iter()
-        .filter_map(|s| {
-            s.decl.capture.as_ref().map(|cap| (cap.value.clone(), format!("<stdout of {}>", s.decl.id.value)))
-        })
-        .collect()
-}
-
-fn uses_captures(c: &Compiled, step: usize) -> bool {
-    let captures = capture_placeholders(c);
-    let decl = &c.steps[step].decl;
-    let (templates, _) = crate::compile::step_templates(decl);
-    let when = decl.when.iter().map(|w| w.value.as_str());
-    templates
-        .iter()
-        .map(|t| t.text.as_ref())
-        .chain(when)
-        .filter_map(|t| crate::template::analyze(t).ok())
-        .any(|names| names.iter().any(|n| captures.contains_key(&n.name)))
-}
-
-pub fn show(p: &Prepared, renderer: &Renderer) -> Result<String, String> {
+pub fn show(p: &Prepared) -> String {
     let c = &p.compiled;
     let base = c.base();
     let secrets = p.values.secrets();
@@ -95,22 +70,14 @@ pub fn show(p: &Prepared, renderer: &Renderer) -> Result<String, String> {
         }
     }
     let _ = writeln!(out, "\nsteps, in order:");
-    let ctx = p.values.context(
-        &base.name.value,
-        base.release.as_ref().map(|r| r.value.as_str()),
-        "<run id>",
-        &capture_placeholders(c),
-    );
     for (n, &i) in c.graph.order.iter().enumerate() {
         let s = &c.steps[i];
-        let r = match render_step(s, &ctx, renderer) {
-            Ok(r) => r,
-            // A step reading captures can only be rendered once they exist.
-            Err(_) if uses_captures(c, i) => {
+        let r = match &p.rendered[i] {
+            Rendered::Exact(r) | Rendered::Placeholders(r) => r,
+            Rendered::AtRunTime => {
                 let _ = writeln!(out, "{:>3}. {} [rendered at run time: it reads a capture]", n + 1, s.decl.id.value);
                 continue;
             }
-            Err(e) => return Err(format!("step `{}`: {e}", s.decl.id.value)),
         };
         let from = if s.file == 0 { String::new() } else { format!(" (from {})", c.files[s.file].plan.name.value) };
         let _ = writeln!(out, "{:>3}. {} [{}]{from}", n + 1, r.id, r.action.kind());
@@ -157,7 +124,14 @@ pub fn show(p: &Prepared, renderer: &Renderer) -> Result<String, String> {
             let _ = writeln!(out, "       {}", extra.join(", "));
         }
     }
-    Ok(out)
+    out
+}
+
+/// The line that says where an `assert` would stop the run, if one would.
+pub fn would_stop(p: &Prepared, runs: impl Fn(usize) -> bool) -> Option<String> {
+    crate::prepare::would_stop(p, runs).map(|(i, message)| {
+        format!("would stop at {}: {}\n", p.compiled.steps[i].decl.id.value, mask(&message, &p.values.secrets()))
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -132,16 +132,6 @@ impl Renderer {
         };
         reg.render_template(template, ctx).map_err(|e| render_error_message(&e))
     }
-
-    /// Renders a template that must give `true` or `false`.
-    pub fn render_bool(&self, template: &str, ctx: &Value) -> Result<bool, String> {
-        let s = self.render(template, ctx, Escape::None)?;
-        match s.trim() {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            other => Err(format!("`{template}` rendered `{other}`, expected `true` or `false`")),
-        }
-    }
 }
 
 fn render_error_message(e: &RenderError) -> String {

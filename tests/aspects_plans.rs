@@ -84,8 +84,11 @@ fn compatibility_messages_name_the_open_edx_release() {
             "--var",
             &format!("tutor_version={tutor}"),
         ]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
+        // `show` tells the truth: the run would stop at the check, so it exits 1.
+        assert_eq!(r.code, 1, "{}", r.stderr);
         assert!(r.stdout.contains(&format!("assert: false: {msg}")), "{target} on {tutor}:\n{}", r.stdout);
+        let last = r.stdout.lines().last().unwrap_or_default();
+        assert!(last.starts_with(&format!("would stop at check-compatibility: {msg}")), "{}", r.stdout);
     }
     let ok = show(&["--var", "installed=3.0.0", "--var", "target=3.0.3", "--var", "tutor_version=21.0.9"]);
     assert!(ok.stdout.contains("1. check-compatibility [assert]\n       The target's major version must match this machine's Tutor (Open edX release)\n       assert: true"), "{}", ok.stdout);

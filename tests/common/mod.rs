@@ -131,3 +131,14 @@ pub fn included_plans(show_output: &str) -> Vec<String> {
         .map(|l| l.split(' ').next().unwrap_or("").to_owned())
         .collect()
 }
+
+/// `plan ARGS` in `dir` with `input` on standard input.
+pub fn plan_stdin(dir: &Path, args: &[&str], input: &str) -> Run {
+    use std::io::Write;
+    let mut cmd = Command::new(bin());
+    cmd.args(args).current_dir(dir).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.env_remove("PLAN_PATH");
+    let mut child = cmd.spawn().expect("run plan");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    out(child.wait_with_output().expect("wait plan"))
+}
