@@ -769,10 +769,16 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
         let src = c.source(s.file);
         let (templates, split_error) = step_templates(&s.decl);
         if let (Some(SplitError(msg)), Some(run)) = (split_error, &s.decl.run) {
-            diags.push(
-                Diagnostic::error("invalid-value", src, run.pos, msg)
+            let unclosed = match &run.value {
+                RunAction::Line(l) => template::unclosed_mustache(l),
+                RunAction::Argv(_) => None,
+            };
+            diags.push(match unclosed {
+                Some(n) => Diagnostic::error("template-syntax", src, mustache_pos(src, run.pos, n), "unclosed `{{`")
+                    .with_help("close it with `}}`: templates are `{{name}}`"),
+                None => Diagnostic::error("invalid-value", src, run.pos, msg)
                     .with_help("give the program to run; close any quote, or use `run: [argv, words]`"),
-            );
+            });
         }
         for t in templates {
             check(src, &t, Some(i), true, diags);
@@ -861,8 +867,15 @@ fn check_redundant_needs(c: &Compiled, diags: &mut Vec<Diagnostic>) {
         if s.decl.needs.len() < 2 || c.graph.index.get(&s.decl.id.value) != Some(&i) {
             continue;
         }
-        let direct: Vec<(usize, &Name)> =
-            s.decl.needs.iter().filter_map(|n| c.graph.index.get(&n.value).map(|&j| (j, n))).collect();
+        // Each need once: `needs: [a, a, ...]` must not make this quadratic.
+        let mut once = HashSet::new();
+        let direct: Vec<(usize, &Name)> = s
+            .decl
+            .needs
+            .iter()
+            .filter_map(|n| c.graph.index.get(&n.value).map(|&j| (j, n)))
+            .filter(|(j, _)| once.insert(*j))
+            .collect();
         for &(j, need) in &direct {
             if let Some(&(via, _)) = direct.iter().find(|&&(k, _)| k != j && c.graph.depends_on(k, j)) {
                 diags.push(

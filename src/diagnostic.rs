@@ -160,10 +160,18 @@ impl miette::Diagnostic for Rendered<'_> {
 /// Renders diagnostics the way rustc does: `code`, message, `file:line:col`,
 /// the source line and a caret, then the help. No colours, so output is
 /// stable in tests and logs.
+/// At most [`SHOWN_PER_FILE`] per file: nobody reads the ten-thousandth
+/// error of a file, and each costs a snippet of its line (`--format json` has them all).
 pub fn render_human(diags: &[Diagnostic], sources: &[Arc<SourceFile>]) -> String {
     let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
     let mut out = String::new();
+    let mut shown: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for d in diags {
+        let n = shown.entry(d.file.as_str()).or_default();
+        *n += 1;
+        if *n > SHOWN_PER_FILE {
+            continue;
+        }
         let source = sources
             .iter()
             .find(|s| s.name == d.file && d.line > 0 && d.offset <= s.text.len())
@@ -179,8 +187,17 @@ pub fn render_human(diags: &[Diagnostic], sources: &[Arc<SourceFile>]) -> String
         }
         let _ = handler.render_report(&mut out, &r);
     }
+    let mut over: Vec<(&&str, &usize)> = shown.iter().filter(|(_, n)| **n > SHOWN_PER_FILE).collect();
+    over.sort();
+    for (file, n) in over {
+        let _ =
+            writeln!(out, "{file}: {} more diagnostics not shown (--format json lists them all)", n - SHOWN_PER_FILE);
+    }
     out
 }
+
+/// How many diagnostics of one file the human output shows.
+pub const SHOWN_PER_FILE: usize = 50;
 
 fn sev(d: &Diagnostic) -> &'static str {
     match d.severity {

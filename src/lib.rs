@@ -15,6 +15,7 @@ pub mod journal;
 pub mod lint;
 pub mod load;
 pub mod model;
+pub mod output;
 pub mod prepare;
 pub mod process;
 pub mod render;

@@ -97,6 +97,10 @@ fn options() -> Options {
         b.max_depth = 64;
         b.max_aliases = 1_000;
         b.max_anchors = 1_000;
+        // A node takes at least two bytes of a file of at most MAX_PLAN_BYTES:
+        // a 100,000-step plan fits, and nothing can grow past the file's size.
+        b.max_nodes = MAX_PLAN_BYTES / 2;
+        b.max_events = MAX_PLAN_BYTES;
     }
     options.alias_limits.max_total_replayed_events = 100_000;
     options
@@ -341,7 +345,22 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
         | YamlError::AliasReplayStackDepthExceeded { .. } => {
             ("invalid-value", strip_location(&inner.to_string()), None)
         }
-        _ => ("yaml-syntax", strip_location(&inner.to_string()), None),
+        _ => {
+            let message = strip_location(&inner.to_string());
+            // The scanner reports a tab at the token before it; point at the tab itself.
+            if message.contains("found a tab")
+                && let Some(tab) = source.text.get(pos.offset as usize..).and_then(|t| t.find('\t'))
+            {
+                pos = source.pos(pos.offset as usize + tab, 1);
+                (
+                    "yaml-syntax",
+                    "a tab where YAML expects indentation or a value".to_owned(),
+                    Some("YAML indents with spaces: replace the tab with spaces".to_owned()),
+                )
+            } else {
+                ("yaml-syntax", message, None)
+            }
+        }
     };
     let (message, help) = if message.contains("budget breached") || message.contains("recursion limit") {
         (

@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -43,11 +42,7 @@ fn main() -> ExitCode {
 }
 
 fn out(s: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(s.as_bytes()).and_then(|_| stdout.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
-    }
+    Ok(plan::output::out(s)?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {

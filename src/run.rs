@@ -283,7 +283,7 @@ fn dry_run(
     only: &Option<HashSet<usize>>,
     skip: &HashSet<usize>,
 ) -> u8 {
-    print!("{}", crate::show::show(p));
+    crate::outp!("{}", crate::show::show(p));
     let c = &p.compiled;
     let names = |set: &mut dyn Iterator<Item = usize>| {
         let mut v: Vec<usize> = set.collect();
@@ -291,22 +291,22 @@ fn dry_run(
         v.iter().map(|&i| c.steps[i].decl.id.value.clone()).collect::<Vec<_>>().join(", ")
     };
     if !earlier.is_empty() {
-        println!("\nresume would skip (succeeded before, unchanged): {}", names(&mut earlier.keys().copied()));
+        crate::outln!("\nresume would skip (succeeded before, unchanged): {}", names(&mut earlier.keys().copied()));
     }
     if let Some(o) = only {
-        println!("--only runs just: {}", names(&mut o.iter().copied()));
+        crate::outln!("--only runs just: {}", names(&mut o.iter().copied()));
     }
     if !skip.is_empty() {
-        println!("--skip counts as skipped: {}", names(&mut skip.iter().copied()));
+        crate::outln!("--skip counts as skipped: {}", names(&mut skip.iter().copied()));
     }
     let runs =
         |i: usize| !skip.contains(&i) && !earlier.contains_key(&i) && only.as_ref().is_none_or(|o| o.contains(&i));
     if let Some(stop) = crate::show::would_stop(p, runs) {
-        print!("\n{stop}");
-        println!("dry run: nothing was run; the run would fail there");
+        crate::outp!("\n{stop}");
+        crate::outln!("dry run: nothing was run; the run would fail there");
         return EXIT_FAILED;
     }
-    println!("\ndry run: nothing was run");
+    crate::outln!("\ndry run: nothing was run");
     EXIT_OK
 }
 
@@ -314,18 +314,25 @@ pub fn runs(state_dir: Option<&Path>) -> u8 {
     let state = journal::state_dir(state_dir);
     let runs = journal::list_runs(&state);
     if runs.is_empty() {
-        println!("no runs in {}", state.display());
+        crate::outln!("no runs in {}", state.display());
         return EXIT_OK;
     }
     let w = runs.iter().map(|r| r.plan.len()).max().unwrap_or(4).max(4);
-    println!("{:<22}  {:<w$}  {:<11}  {:<24}  STEPS", "RUN", "PLAN", "STATUS", "STARTED");
+    crate::outln!("{:<22}  {:<w$}  {:<11}  {:<24}  STEPS", "RUN", "PLAN", "STATUS", "STARTED");
     for r in &runs {
         let ok = r
             .steps
             .iter()
             .filter(|s| matches!(s.status, Status::Succeeded | Status::Skipped | Status::FailedIgnored))
             .count();
-        println!("{:<22}  {:<w$}  {:<11}  {:<24}  {ok}/{} done", r.run_id, r.plan, r.state(), r.started, r.steps.len());
+        crate::outln!(
+            "{:<22}  {:<w$}  {:<11}  {:<24}  {ok}/{} done",
+            r.run_id,
+            r.plan,
+            r.state(),
+            r.started,
+            r.steps.len()
+        );
     }
     EXIT_OK
 }
@@ -346,10 +353,14 @@ pub fn status(state_dir: Option<&Path>, run_id: Option<&str>) -> u8 {
             Some("`plan runs` lists the runs; --state-dir chooses the folder"),
         );
     };
-    println!("run {} of {}: {}", r.run_id, r.plan, r.state());
-    println!("started {}{}", r.started, r.finished.as_ref().map(|f| format!(", finished {f}")).unwrap_or_default());
+    crate::outln!("run {} of {}: {}", r.run_id, r.plan, r.state());
+    crate::outln!(
+        "started {}{}",
+        r.started,
+        r.finished.as_ref().map(|f| format!(", finished {f}")).unwrap_or_default()
+    );
     let w = r.steps.iter().map(|s| s.id.len()).max().unwrap_or(4).max(4);
-    println!("{:<w$}  {:<14}  {:<6}  {:<9}  LOG", "STEP", "STATUS", "EXIT", "DURATION");
+    crate::outln!("{:<w$}  {:<14}  {:<6}  {:<9}  LOG", "STEP", "STATUS", "EXIT", "DURATION");
     for s in &r.steps {
         let exit = match (&s.exit_code, &s.signal) {
             (Some(c), _) => c.to_string(),
@@ -357,11 +368,16 @@ pub fn status(state_dir: Option<&Path>, run_id: Option<&str>) -> u8 {
             _ => "-".into(),
         };
         let dur = s.duration_ms.map_or("-".into(), |d| format!("{:.1}s", d as f64 / 1000.0));
-        println!("{:<w$}  {:<14}  {exit:<6}  {dur:<9}  {}", s.id, s.status.as_str(), s.log.as_deref().unwrap_or("-"));
+        crate::outln!(
+            "{:<w$}  {:<14}  {exit:<6}  {dur:<9}  {}",
+            s.id,
+            s.status.as_str(),
+            s.log.as_deref().unwrap_or("-")
+        );
         if let Some(m) = &s.message
             && matches!(s.status, Status::Failed | Status::Blocked | Status::Interrupted | Status::FailedIgnored)
         {
-            println!("{:<w$}  └ {m}", "");
+            crate::outln!("{:<w$}  └ {m}", "");
         }
     }
     EXIT_OK

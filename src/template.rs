@@ -5,10 +5,7 @@
 use std::collections::BTreeSet;
 
 use handlebars::template::{Parameter, Template, TemplateElement};
-use handlebars::{
-    Context, Handlebars, Helper, HelperResult, JsonRender, Output, RenderContext, RenderError, RenderErrorReason,
-    handlebars_helper,
-};
+use handlebars::{Handlebars, JsonRender, RenderError, RenderErrorReason, handlebars_helper};
 use serde_json::Value;
 
 /// Helpers every template may call: handlebars' built-ins plus ours.
@@ -51,22 +48,14 @@ pub fn parse_version(v: &str) -> Option<semver::Version> {
     Some(semver::Version::new(n(0), n(1), n(2)))
 }
 
-fn semver_satisfies(
-    h: &Helper,
-    _: &Handlebars,
-    _: &Context,
-    _: &mut RenderContext,
-    out: &mut dyn Output,
-) -> HelperResult {
-    let version = param_str(h, 0, "semver_satisfies")?;
-    let req = param_str(h, 1, "semver_satisfies")?;
-    let req = semver::VersionReq::parse(&req)
+// A JSON boolean, so `{{#if (semver_satisfies v ">=2")}}` takes the right
+// branch (a string "false" is truthy in handlebars); as text it is `true`/`false`.
+handlebars_helper!(semver_satisfies: |version: Json, req: str| {
+    let req = semver::VersionReq::parse(req)
         .map_err(|e| RenderErrorReason::Other(format!("semver_satisfies: invalid requirement `{req}`: {e}")))?;
     // An empty or unparsable version (e.g. nothing installed) satisfies nothing.
-    let ok = parse_version(&version).is_some_and(|v| req.matches(&v));
-    out.write(if ok { "true" } else { "false" })?;
-    Ok(())
-}
+    parse_version(&version.render()).is_some_and(|v| req.matches(&v))
+});
 
 handlebars_helper!(semver_major: |version: str| {
     // A number, so `gt`/`lt`/`eq` compare majors numerically.
@@ -75,11 +64,6 @@ handlebars_helper!(semver_major: |version: str| {
         None => return Err(RenderErrorReason::Other(format!("semver_major: `{version}` is not a version")).into()),
     }
 });
-
-fn param_str(h: &Helper, i: usize, helper: &str) -> Result<String, RenderError> {
-    let p = h.param(i).ok_or_else(|| RenderErrorReason::Other(format!("{helper}: missing argument {}", i + 1)))?;
-    Ok(p.value().render())
-}
 
 handlebars_helper!(default_helper: |v: Value, fallback: Value| {
     let empty = match &v { Value::Null => true, Value::String(s) => s.is_empty(), _ => false };
@@ -126,6 +110,8 @@ impl Renderer {
         if !template.contains("{{") {
             return Ok(template.to_owned());
         }
+        // Lint refused these already; a template from elsewhere (a fact's default) is held to the same.
+        check_limits(template).map_err(|e| e.message)?;
         let reg = match escape {
             Escape::None => &self.plain,
             Escape::Shell => &self.shell,
@@ -177,7 +163,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
                 }
             }
             '{' if line[i..].starts_with("{{") => {
-                let end = line[i..].find("}}").ok_or_else(|| format!("unclosed `{{{{` at byte {i}"))?;
+                let end = line[i..].find("}}").ok_or_else(|| "unclosed `{{`".to_owned())?;
                 let mut end = i + end + 2;
                 while line[end..].starts_with('}') {
                     end += 1;
@@ -251,6 +237,12 @@ pub struct SyntaxError {
     pub mustache: usize,
 }
 
+/// Which `{{` of a text (0-based) has no `}}` after it, if one has none.
+pub fn unclosed_mustache(text: &str) -> Option<usize> {
+    let offsets = mustache_offsets(text);
+    offsets.iter().position(|&o| !text[o..].contains("}}"))
+}
+
 /// Byte offsets of each `{{` in a text (a run of braces counts once).
 pub fn mustache_offsets(text: &str) -> Vec<usize> {
     let b = text.as_bytes();
@@ -269,6 +261,55 @@ pub fn mustache_offsets(text: &str) -> Vec<usize> {
     out
 }
 
+/// How deep `(...)` may nest inside one `{{...}}`, and blocks inside blocks.
+/// Plans need a handful; the limit keeps the (recursive) template parser and
+/// renderer far from the end of the stack, and lint linear.
+pub const MAX_NESTING: usize = 32;
+
+/// What a template may not contain, checked before the template parser sees
+/// it: partials and decorators (`{{> p}}`, `{{#*inline}}`: a partial that
+/// includes itself never ends) and nesting deeper than [`MAX_NESTING`].
+pub fn check_limits(text: &str) -> Result<(), SyntaxError> {
+    let b = text.as_bytes();
+    let mut blocks = 0usize;
+    for (n, &o) in mustache_offsets(text).iter().enumerate() {
+        let err = |message: String| SyntaxError { message, mustache: n };
+        let mut i = o;
+        while i < b.len() && (b[i] == b'{' || b[i] == b'~') {
+            i += 1;
+        }
+        let tag = &text[i..];
+        if tag.starts_with(['>', '*']) || tag.starts_with("#>") || tag.starts_with("#*") {
+            return Err(
+                err("partials and decorators (`{{> name}}`, `{{#*inline}}`) are not supported in plans".into()),
+            );
+        }
+        if tag.starts_with('#') {
+            blocks += 1;
+            if blocks > MAX_NESTING {
+                return Err(err(format!("blocks nest deeper than {MAX_NESTING} levels")));
+            }
+        } else if tag.starts_with('/') {
+            blocks = blocks.saturating_sub(1);
+        }
+        let end = text[i..].find("}}").map_or(text.len(), |e| i + e);
+        let mut depth = 0usize;
+        for &c in &b[i..end] {
+            match c {
+                b'(' => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Err(err(format!("`(...)` nests deeper than {MAX_NESTING} levels")));
+                    }
+                }
+                b')' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Parses a template and lists the top-level names it reads (not helpers,
 /// not names inside `each`/`with`, whose context is not the root).
 pub fn analyze(text: &str) -> Result<Vec<NameUse>, SyntaxError> {
@@ -278,6 +319,7 @@ pub fn analyze(text: &str) -> Result<Vec<NameUse>, SyntaxError> {
     if let Some(names) = simple_names(text) {
         return Ok(names);
     }
+    check_limits(text)?;
     let tpl = Template::compile(text).map_err(|e| {
         let offsets = mustache_offsets(text);
         let at = e.pos().map(|(l, c)| byte_of(text, l, c)).unwrap_or(0);

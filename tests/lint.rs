@@ -155,44 +155,6 @@ fn a_release_plan_is_checked_against_its_base() {
 }
 
 #[test]
-fn hostile_yaml_fails_fast_with_an_error() {
-    let d = Dir::new();
-    let big = format!("apiVersion: plan/v1\nname: big\ndescription: \"{}\"\n", "x".repeat(10 * 1024 * 1024));
-    let alias_bomb = format!(
-        "apiVersion: plan/v1\nname: bomb\nsteps:\n  - id: a\n    run: \"true\"\n    description: &big \"{}\"\n    tags: [{}]\n",
-        "x".repeat(100_000),
-        vec!["*big"; 30_000].join(", ")
-    );
-    let mut nested =
-        String::from("apiVersion: plan/v1\nname: nested\nsteps:\n  - id: a\n    run: \"true\"\n    tags: [");
-    let mut lines = vec!["apiVersion: plan/v1".to_owned(), "name: laughs".into(), "steps:".into()];
-    lines.push("  - id: a0\n    run: \"true\"\n    tags: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]".into());
-    for i in 1..10 {
-        lines.push(format!(
-            "  - id: a{i}\n    run: \"true\"\n    tags: &a{i} [{}]",
-            vec![format!("*a{}", i - 1); 10].join(",")
-        ));
-    }
-    nested.push_str(&"[".repeat(20_000));
-    nested.push_str(&"]".repeat(20_001));
-    nested.push('\n');
-    for (name, text) in
-        [("big.yaml", big), ("alias.yaml", alias_bomb), ("laughs.yaml", lines.join("\n")), ("nested.yaml", nested)]
-    {
-        d.file(name, &text);
-        let start = std::time::Instant::now();
-        let r = d.plan(&["lint", "--format", "json", name]);
-        let took = start.elapsed();
-        assert_eq!(r.code, 1, "{name}: {}{}", r.stdout, r.stderr);
-        let report = json(&r.stdout);
-        let code = report["diagnostics"][0]["code"].as_str().expect("code");
-        assert!(code == "yaml-syntax" || code == "invalid-value", "{name}: {report}");
-        // Not a timing target (that is the benchmark's job): a guard against a hang.
-        assert!(took.as_secs() < 20, "{name} took {took:?}");
-    }
-}
-
-#[test]
 fn before_entries_are_edges_too() {
     let d = Dir::new();
     d.file(
