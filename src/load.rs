@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde_saphyr::{Error as YamlError, Options};
 
 use crate::diagnostic::{Diagnostic, Severity, SourceFile, did_you_mean};
-use crate::model::{PlanFile, Pos, StepDecl};
+use crate::model::{PlanFile, Pos};
 
 /// Large enough for a 20,000-step generated plan, small enough to refuse junk at once.
 pub const MAX_PLAN_BYTES: usize = 4 * 1024 * 1024;
@@ -106,34 +106,7 @@ fn options() -> Options {
     options
 }
 
-/// The loader's options for one half of a split file: every limit that adds
-/// up over a file is halved, so two halves that pass mean a whole that passes.
-/// The alias/anchor ratio is checked from the first alias, so two halves
-/// within the ratio mean a whole within it.
-fn half_options() -> Options {
-    let mut options = options();
-    if let Some(b) = options.budget.as_mut() {
-        for limit in [
-            &mut b.max_events,
-            &mut b.max_aliases,
-            &mut b.max_anchors,
-            &mut b.max_recorded_anchor_events,
-            &mut b.max_recorded_anchor_bytes,
-            &mut b.max_total_property_interpolation_work,
-            &mut b.max_nodes,
-            &mut b.max_total_scalar_bytes,
-            &mut b.max_merge_keys,
-        ] {
-            *limit /= 2;
-        }
-        b.max_reader_input_bytes = b.max_reader_input_bytes.map(|m| m / 2);
-        b.alias_anchor_min_aliases = 1;
-    }
-    options.alias_limits.max_total_replayed_events /= 2;
-    options
-}
-
-/// Parses the whole file on this thread, with the loader's budgets.
+/// Parses a plan file, with the loader's budgets.
 pub fn parse_whole(text: &str) -> Result<PlanFile, YamlError> {
     serde_saphyr::from_str_with_options::<PlanFile>(text, options())
 }
@@ -144,9 +117,7 @@ fn parse(source: &SourceFile) -> Result<PlanFile, Diagnostic> {
             .with_help("a plan needs at least `apiVersion: plan/v1` and `name:`"));
     }
     // catch_unwind: a loader bug must surface as a diagnostic, never abort a lint of many files.
-    let parsed = std::panic::catch_unwind(|| {
-        split_parse(&source.text, SPLIT_MIN_BYTES).map(Ok).unwrap_or_else(|| parse_whole(&source.text))
-    });
+    let parsed = std::panic::catch_unwind(|| parse_whole(&source.text));
     match parsed {
         Ok(Ok(plan)) => Ok(plan),
         Ok(Err(e)) => Err(yaml_error(source, &e)),
@@ -157,96 +128,6 @@ fn parse(source: &SourceFile) -> Result<PlanFile, Diagnostic> {
             "the YAML parser failed on this file",
         )),
     }
-}
-
-/// Files smaller than this are parsed on one thread: below it a thread costs
-/// more than it saves.
-const SPLIT_MIN_BYTES: usize = 128 * 1024;
-
-/// Parses a large plan on two threads: the text up to a step item near the
-/// middle, and the rest of the `steps:` sequence. `None` when the file has no
-/// safe split point or either half does not parse; the caller then parses the
-/// whole file, so every error, and every file the split cannot prove safe, goes
-/// through the one ordinary parse.
-///
-/// Why the halves together mean what the whole means: the split is at a line
-/// that starts with exactly the indentation of the `steps:` items and `- `.
-/// In a valid file such a line starts a new item unless it lies inside a
-/// quoted scalar or a flow collection (block scalars and plain scalars in an
-/// item are indented deeper, so they end before it). Inside one, the first
-/// half ends unterminated and fails to parse. An alias in the second half to
-/// an anchor in the first fails to parse too. The second half is parsed after
-/// blanks standing in for the first, byte for byte, so its lines, columns and
-/// offsets are those of the file. The first half keeps the split line's
-/// indentation, because the whole parse counts it into the span of a block
-/// scalar that ends there.
-pub fn split_parse(text: &str, min_bytes: usize) -> Option<PlanFile> {
-    if text.len() < min_bytes {
-        return None;
-    }
-    // Line breaks other than \n and \r\n would hide lines from split_point.
-    if text.contains(['\u{85}', '\u{2028}', '\u{2029}'])
-        || text.match_indices('\r').any(|(i, _)| text.as_bytes().get(i + 1) != Some(&b'\n'))
-    {
-        return None;
-    }
-    let (at, indent) = split_point(text)?;
-    let mut tail = String::with_capacity(text.len());
-    tail.extend(text.as_bytes()[..at].iter().map(|&b| if b == b'\n' { '\n' } else { ' ' }));
-    tail.push_str(&text[at..]);
-    let (head, rest) = std::thread::scope(|s| {
-        // No thread to be had (limits): the caller parses the whole file.
-        let rest = std::thread::Builder::new()
-            .spawn_scoped(s, || serde_saphyr::from_str_with_options::<Vec<Arc<StepDecl>>>(&tail, half_options()))
-            .ok()?;
-        let head = serde_saphyr::from_str_with_options::<PlanFile>(&text[..at + indent], half_options());
-        Some((head, rest.join()))
-    })?;
-    let (mut plan, rest) = (head.ok()?, rest.ok()?.ok()?);
-    plan.steps.extend(rest);
-    Some(plan)
-}
-
-/// The start and indentation of the `- ` line nearest the middle of the file that has the
-/// indentation of the first item under a top-level `steps:` line, looking only
-/// at lines before anything less indented ends the sequence.
-fn split_point(text: &str) -> Option<(usize, usize)> {
-    let mut offset = 0;
-    let mut lines = text.split_inclusive('\n').map(|l| {
-        let start = offset;
-        offset += l.len();
-        (start, l.trim_end_matches(['\n', '\r']))
-    });
-    lines.find(|(_, l)| {
-        l.strip_prefix("steps:").is_some_and(|r| r.trim().is_empty() || r.trim_start().starts_with('#'))
-    })?;
-    let is_blank = |l: &str| l.trim_start_matches(' ').is_empty() || l.trim_start_matches(' ').starts_with('#');
-    let (_, first) = lines.by_ref().find(|(_, l)| !is_blank(l))?;
-    let indent = first.len() - first.trim_start_matches(' ').len();
-    let is_item = |l: &str| {
-        l.len() > indent && l.as_bytes()[..indent].iter().all(|&b| b == b' ') && {
-            let r = &l[indent..];
-            r == "-" || r.starts_with("- ")
-        }
-    };
-    if !is_item(first) {
-        return None;
-    }
-    let middle = text.len() / 2;
-    let mut best: Option<usize> = None;
-    for (start, l) in lines {
-        if is_item(l) {
-            if best.is_none_or(|b| start.abs_diff(middle) < b.abs_diff(middle)) {
-                best = Some(start);
-            }
-            if start > middle {
-                break;
-            }
-        } else if !is_blank(l) && (l.len() - l.trim_start_matches(' ').len()) <= indent {
-            break;
-        }
-    }
-    best.map(|b| (b, indent))
 }
 
 fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {

@@ -180,7 +180,7 @@ fn before_entries_are_edges_too() {
 /// half (after the split), and a YAML error there, which makes the loader
 /// fall back to one whole parse.
 #[test]
-fn large_plans_report_exact_positions_in_either_half() {
+fn large_plans_report_exact_positions() {
     let d = Dir::new();
     let chain = |n: usize, tail: &str| {
         let mut s = "apiVersion: plan/v1\nname: big\nsteps:\n  - id: s0\n    run: \"true\"\n".to_owned();
