@@ -175,10 +175,8 @@ fn before_entries_are_edges_too() {
     assert_eq!(report["diagnostics"][0]["message"], "dependency cycle: check -> install -> check");
 }
 
-/// A plan large enough to be parsed in two halves reports positions in
-/// either half exactly as a small one does: a lint error from the second
-/// half (after the split), and a YAML error there, which makes the loader
-/// fall back to one whole parse.
+/// A large plan reports positions near its end exactly as a small one does:
+/// a lint error and a YAML error after 9,000 lines.
 #[test]
 fn large_plans_report_exact_positions() {
     let d = Dir::new();
@@ -189,7 +187,7 @@ fn large_plans_report_exact_positions() {
         }
         s + tail
     };
-    let n = 3000; // about 130 KiB: over the split threshold
+    let n = 3000; // about 130 KiB
     let lines = 5 + 3 * (n - 1);
     d.file("dep.yaml", &chain(n, "  - id: last\n    needs: [s29999]\n    run: \"true\"\n"));
     d.file("field.yaml", &chain(n, "  - id: last\n    neds: [s1]\n    run: \"true\"\n"));
