@@ -191,14 +191,25 @@ pub fn step_templates(decl: &StepDecl) -> (Vec<TemplateRef<'_>>, Option<SplitErr
     (out, split_error)
 }
 
-/// Where the n-th `{{` of a scalar starting at `pos` is, in its file.
+/// Where the n-th `{{...}}` of a scalar starting at `pos` is, in its file:
+/// the whole expression, through its closing braces.
 pub fn mustache_pos(source: &SourceFile, pos: Pos, n: usize) -> Pos {
     if pos.line == 0 {
         return pos;
     }
     let rest = source.text.get(pos.offset as usize..).unwrap_or("");
     match template::mustache_offsets(rest).get(n) {
-        Some(&o) => source.pos(pos.offset as usize + o, 2),
+        Some(&o) => {
+            let expr = &rest[o..];
+            let len = match expr.find("}}") {
+                // Not past the end of the line: an unclosed `{{` is marked alone.
+                Some(end) if !expr[..end].contains('\n') => {
+                    end + 2 + expr[end + 2..].bytes().take_while(|&b| b == b'}').count().min(1)
+                }
+                _ => 2,
+            };
+            source.pos(pos.offset as usize + o, len)
+        }
         None => pos,
     }
 }
@@ -720,6 +731,16 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
             ),
             Ok(names) => {
                 for u in names {
+                    if u.helper {
+                        let pos = mustache_pos(src, t.pos, t.mustache_base + u.mustache);
+                        let help = did_you_mean(&u.name, template::HELPERS.iter().copied())
+                            .unwrap_or_else(|| format!("the helpers are: {}", template::HELPERS.join(", ")));
+                        diags.push(
+                            Diagnostic::error("unknown-helper", src, pos, format!("unknown helper `{}`", u.name))
+                                .with_help(help),
+                        );
+                        continue;
+                    }
                     used.insert(u.name.clone());
                     let known = c.vars.contains_key(&u.name)
                         || BUILTIN_NAMES.contains(&u.name.as_str())
@@ -784,13 +805,12 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
             check(src, &t, Some(i), true, diags);
         }
         if let Some(sh) = &s.decl.shell {
-            for o in template::quoted_templates(&sh.value) {
-                let n = template::mustache_offsets(&sh.value).iter().position(|&m| m == o).unwrap_or(0);
-                diags.push(
-                    Diagnostic::warning("quoted-template", src, mustache_pos(src, sh.pos, n), "quoted `{{...}}` in a shell script")
-                        .with_help("`{{x}}` is already shell-quoted; drop the surrounding quotes, or use `{{{x}}}` for the raw value inside quotes"),
-                );
-            }
+            check_shell(src, sh, s.decl.allow_raw.as_ref().is_some_and(|a| *a.value), diags);
+        }
+    }
+    for f in c.facts.values() {
+        if let Some(sh) = &f.decl.shell {
+            check_shell(c.source(f.file), sh, f.decl.allow_raw.as_ref().is_some_and(|a| *a.value), diags);
         }
     }
     let base_src = c.source(0);
@@ -856,6 +876,49 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
                 .with_help("use it in a template, or remove it"),
             );
         }
+    }
+}
+
+/// Shell safety: a value may never change a script's command. `{{x}}` is
+/// quoted for the context it stands in; where no quoting is safe (raw
+/// `{{{x}}}`, backticks, here-documents) the template is an error.
+fn check_shell(src: &SourceFile, sh: &Sp<String>, allow_raw: bool, diags: &mut Vec<Diagnostic>) {
+    let offsets = template::mustache_offsets(&sh.value);
+    for t in template::shell_templates(&sh.value) {
+        if !t.expression {
+            continue;
+        }
+        let n = offsets.iter().position(|&m| m == t.start).unwrap_or(0);
+        let pos = mustache_pos(src, sh.pos, n);
+        let error = |message: &str, help: &str| {
+            Diagnostic::error("raw-template-in-shell", src, pos, message.to_owned()).with_help(help.to_owned())
+        };
+        let d = match t.context {
+            _ if t.raw && allow_raw => continue,
+            _ if t.raw => error(
+                "`{{{...}}}` puts the value into the script unquoted: a value could change the command",
+                "write `{{x}}`: it is already shell-quoted, inside quotes or out; if this step really needs raw text, set `allow_raw: true` on it",
+            ),
+            template::ShellContext::Backtick => error(
+                "inside backticks a value cannot be quoted safely",
+                "use `$( ... )` instead of backticks: `{{x}}` is quoted safely inside it",
+            ),
+            template::ShellContext::HereDoc => error(
+                "inside a here-document a value cannot be quoted safely (a line of it could end the document)",
+                "pass the value through `env:` and write \"$NAME\" in the document, or print it with printf '%s\\n' {{x}}",
+            ),
+            template::ShellContext::Comment => error(
+                "a template in a shell comment: a newline in the value would end the comment and run the rest",
+                "take the template out of the comment",
+            ),
+            template::ShellContext::Single | template::ShellContext::Double => {
+                Diagnostic::warning("quoted-template", src, pos, "quoted `{{...}}` in a shell script").with_help(
+                    "`{{x}}` is already shell-quoted and stays one literal piece inside quotes too; the quotes around it are not needed",
+                )
+            }
+            template::ShellContext::Plain => continue,
+        };
+        diags.push(d);
     }
 }
 

@@ -239,6 +239,9 @@ pub struct FactDecl {
     /// How long the probe may take (default 30s).
     #[serde(default)]
     pub timeout: Option<Sp<String>>,
+    /// Allows `{{{x}}}` (raw, unquoted) in `shell:`, which lint refuses otherwise.
+    #[serde(default)]
+    pub allow_raw: Option<Sp<Strict<bool>>>,
 }
 
 // Fields most steps leave out are boxed: a step is 10,000 times
@@ -293,6 +296,9 @@ pub struct StepDecl {
     pub capture: Option<Box<Name>>,
     #[serde(default)]
     pub tags: Vec<Sp<String>>,
+    /// Allows `{{{x}}}` (raw, unquoted) in `shell:`, which lint refuses otherwise.
+    #[serde(default)]
+    pub allow_raw: Option<Box<Sp<Strict<bool>>>>,
 }
 
 /// `run: STRING` or `run: [ARGV...]`.

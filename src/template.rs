@@ -112,11 +112,11 @@ impl Renderer {
         }
         // Lint refused these already; a template from elsewhere (a fact's default) is held to the same.
         check_limits(template).map_err(|e| e.message)?;
-        let reg = match escape {
-            Escape::None => &self.plain,
-            Escape::Shell => &self.shell,
+        let rendered = match escape {
+            Escape::None => self.plain.render_template(template, ctx),
+            Escape::Shell => self.shell.render_template(&requote_shell(template), ctx),
         };
-        reg.render_template(template, ctx).map_err(|e| render_error_message(&e))
+        rendered.map_err(|e| render_error_message(&e))
     }
 }
 
@@ -228,6 +228,9 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
 pub struct NameUse {
     pub name: String,
     pub mustache: usize,
+    /// Called with arguments (`{{eqq a b}}`, `(eqq a b)`, `{{#iff x}}`): a
+    /// helper, which is not one of [`HELPERS`].
+    pub helper: bool,
 }
 
 /// A syntax error in a template, and which `{{` it is nearest.
@@ -327,6 +330,7 @@ pub fn analyze(text: &str) -> Result<Vec<NameUse>, SyntaxError> {
         SyntaxError { message: e.reason().to_string(), mustache }
     })?;
     let mut names = BTreeSet::new();
+    let mut helpers = BTreeSet::new();
     // An explicit stack: templates nest, and nothing here may recurse on user input.
     let mut stack: Vec<&Template> = vec![&tpl];
     let mut params: Vec<&Parameter> = Vec::new();
@@ -337,9 +341,14 @@ pub fn analyze(text: &str) -> Result<Vec<NameUse>, SyntaxError> {
                 | TemplateElement::HtmlExpression(h)
                 | TemplateElement::HelperBlock(h) => {
                     let is_block = matches!(el, TemplateElement::HelperBlock(_));
+                    let called = is_block || !h.params.is_empty() || !h.hash.is_empty();
                     match &h.name {
                         Parameter::Name(n) if !HELPERS.contains(&n.as_str()) => {
-                            names.insert(n.clone());
+                            if called {
+                                helpers.insert(n.clone())
+                            } else {
+                                names.insert(n.clone())
+                            };
                         }
                         p @ Parameter::Path(_) if h.params.is_empty() && h.hash.is_empty() && !is_block => {
                             params.push(p)
@@ -376,7 +385,11 @@ pub fn analyze(text: &str) -> Result<Vec<NameUse>, SyntaxError> {
                         if let Parameter::Name(n) = &h.name
                             && !HELPERS.contains(&n.as_str())
                         {
-                            names.insert(n.clone());
+                            if h.params.is_empty() && h.hash.is_empty() {
+                                names.insert(n.clone());
+                            } else {
+                                helpers.insert(n.clone());
+                            }
                         }
                         if let Parameter::Path(_) = &h.name
                             && h.params.is_empty()
@@ -393,14 +406,18 @@ pub fn analyze(text: &str) -> Result<Vec<NameUse>, SyntaxError> {
         }
     }
     let offsets = mustache_offsets(text);
-    Ok(names
-        .into_iter()
-        .filter(|n| n != "this")
-        .map(|name| {
-            let mustache = first_mustache_with(text, &offsets, &name);
-            NameUse { name, mustache }
-        })
-        .collect())
+    let uses = |set: BTreeSet<String>, helper: bool| -> Vec<NameUse> {
+        set.into_iter()
+            .filter(|n| n != "this")
+            .map(|name| {
+                let mustache = first_mustache_with(text, &offsets, &name);
+                NameUse { name, mustache, helper }
+            })
+            .collect()
+    };
+    let mut out = uses(names, false);
+    out.extend(uses(helpers, true));
+    Ok(out)
 }
 
 /// The common case, `{{name}}`, `{{name.field}}` and `{{{name}}}` only, read
@@ -445,7 +462,7 @@ fn simple_names(text: &str) -> Option<Vec<NameUse>> {
             return None;
         }
         if !names.iter().any(|n| n.name == first) {
-            names.push(NameUse { name: first.to_owned(), mustache });
+            names.push(NameUse { name: first.to_owned(), mustache, helper: false });
         }
         mustache += 1;
         rest = tail;
@@ -485,49 +502,237 @@ fn byte_of(text: &str, line: usize, col: usize) -> usize {
     text.len()
 }
 
-/// Where a `shell:` script puts a `{{x}}` inside quotes: the value is
-/// already shell-quoted, so the quotes would end up in the value. Offsets of
-/// the `{{`. `{{{x}}}` (raw) and block tags are fine inside quotes.
-pub fn quoted_templates(script: &str) -> Vec<usize> {
-    #[derive(PartialEq)]
-    enum Q {
-        None,
-        Single,
-        Double,
-    }
+/// The quoting context a `{{...}}` of a `shell:` script stands in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShellContext {
+    /// Outside quotes, or inside `$( )` (a new quoting context).
+    Plain,
+    /// Inside `'...'`.
+    Single,
+    /// Inside `"..."`.
+    Double,
+    /// Inside backticks: their backslash rules defeat quoting.
+    Backtick,
+    /// In the body of a here-document: no quoting can keep a value from ending it.
+    HereDoc,
+    /// In a `#` comment: a newline in the value would end the comment.
+    Comment,
+}
+
+/// One `{{...}}` of a `shell:` script.
+#[derive(Clone, Copy, Debug)]
+pub struct ShellTemplate {
+    /// Byte offset of the `{{` and of the end of its closing braces.
+    pub start: usize,
+    pub end: usize,
+    pub context: ShellContext,
+    /// `{{{x}}}`: inserted as is, unquoted.
+    pub raw: bool,
+    /// An expression that inserts a value (not a block tag, `else` or comment).
+    pub expression: bool,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Frame {
+    /// Top level (`parens: None`) or `$( )`, with its open parentheses.
+    Plain(Option<u32>),
+    Single,
+    Double,
+    Backtick,
+}
+
+/// Every `{{...}}` of a `shell:` script with the quoting context it stands
+/// in, by a scan of POSIX `sh` quoting: quotes, backslashes, comments, `$( )`
+/// and backticks (each a new context), and here-documents.
+pub fn shell_templates(script: &str) -> Vec<ShellTemplate> {
     let b = script.as_bytes();
     let mut out = Vec::new();
-    let mut q = Q::None;
+    let mut stack = vec![Frame::Plain(None)];
+    // Here-documents whose body starts at the next newline: (delimiter, strip tabs).
+    let mut pending: Vec<(String, bool)> = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'{' && script[i..].starts_with("{{") {
-            let Some(close) = script[i..].find("}}") else { break };
-            let inner = &script[i + 2..];
-            let expression = !inner.starts_with(['{', '!', '#', '/', '>', '~', '^']) && !inner.starts_with("else");
-            if q != Q::None && expression {
-                out.push(i);
-            }
-            i += close + 2;
-            while i < b.len() && b[i] == b'}' {
-                i += 1;
-            }
+        let top = *stack.last().unwrap_or(&Frame::Plain(None));
+        if script[i..].starts_with("{{") {
+            let context = match top {
+                Frame::Plain(_) => ShellContext::Plain,
+                Frame::Single => ShellContext::Single,
+                Frame::Double => ShellContext::Double,
+                Frame::Backtick => ShellContext::Backtick,
+            };
+            let t = template_at(script, i, context);
+            i = t.end;
+            out.push(t);
             continue;
         }
-        match (&q, b[i]) {
-            (Q::None, b'\\') | (Q::Double, b'\\') => i += 1,
-            (Q::None, b'\'') => q = Q::Single,
-            (Q::Single, b'\'') => q = Q::None,
-            (Q::None, b'"') => q = Q::Double,
-            (Q::Double, b'"') => q = Q::None,
-            (Q::None, b'#') if i == 0 || b[i - 1].is_ascii_whitespace() => {
-                // A comment runs to the end of the line.
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
+        let c = b[i];
+        if c == b'\n' && !pending.is_empty() && matches!(top, Frame::Plain(_)) {
+            i = here_doc_bodies(script, i + 1, &mut pending, &mut out);
+            continue;
+        }
+        match top {
+            Frame::Single => {
+                if c == b'\'' {
+                    stack.pop();
                 }
             }
-            _ => {}
+            Frame::Double => match c {
+                b'\\' => i += 1,
+                b'"' => {
+                    stack.pop();
+                }
+                b'$' if b.get(i + 1) == Some(&b'(') => {
+                    stack.push(Frame::Plain(Some(0)));
+                    i += 1;
+                }
+                b'`' => stack.push(Frame::Backtick),
+                _ => {}
+            },
+            Frame::Backtick | Frame::Plain(_) => match c {
+                b'\\' => i += 1,
+                b'\'' => stack.push(Frame::Single),
+                b'"' => stack.push(Frame::Double),
+                b'`' if top == Frame::Backtick => {
+                    stack.pop();
+                }
+                b'`' => stack.push(Frame::Backtick),
+                b'$' if b.get(i + 1) == Some(&b'(') => {
+                    stack.push(Frame::Plain(Some(0)));
+                    i += 1;
+                }
+                b'(' => {
+                    if let Some(Frame::Plain(Some(n))) = stack.last_mut() {
+                        *n += 1;
+                    }
+                }
+                b')' => match stack.last_mut() {
+                    Some(Frame::Plain(Some(0))) => {
+                        stack.pop();
+                    }
+                    Some(Frame::Plain(Some(n))) => *n -= 1,
+                    _ => {}
+                },
+                b'#' if i == 0 || b[i - 1].is_ascii_whitespace() || b[i - 1] == b';' => {
+                    let line_end = script[i..].find('\n').map_or(b.len(), |e| i + e);
+                    templates_in(script, i, line_end, ShellContext::Comment, &mut out);
+                    i = line_end;
+                    continue;
+                }
+                b'<' if script[i..].starts_with("<<") && !script[i..].starts_with("<<<") => {
+                    let (delimiter, strip, next) = here_doc_delimiter(script, i + 2);
+                    if !delimiter.is_empty() {
+                        pending.push((delimiter, strip));
+                    }
+                    i = next;
+                    continue;
+                }
+                _ => {}
+            },
         }
         i += 1;
     }
     out
+}
+
+/// The delimiter word after `<<` (quotes removed), whether tabs are stripped
+/// (`<<-`), and where the scan goes on.
+fn here_doc_delimiter(script: &str, mut i: usize) -> (String, bool, usize) {
+    let b = script.as_bytes();
+    let strip = b.get(i) == Some(&b'-');
+    if strip {
+        i += 1;
+    }
+    while b.get(i).is_some_and(|c| *c == b' ' || *c == b'\t') {
+        i += 1;
+    }
+    let mut word = String::new();
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\'' | b'"' => {
+                let close = script[i + 1..].find(c as char).map_or(b.len(), |e| i + 1 + e);
+                word.push_str(&script[i + 1..close.min(b.len())]);
+                i = close + 1;
+            }
+            b'\\' => {
+                i += 1;
+            }
+            c if c.is_ascii_whitespace() || b";&|<>()".contains(&c) => break,
+            _ => {
+                let ch = script[i..].chars().next().unwrap_or(' ');
+                word.push(ch);
+                i += ch.len_utf8();
+            }
+        }
+    }
+    (word, strip, i)
+}
+
+/// Skips the bodies of the pending here-documents, from `i` (after the
+/// newline that starts them); their templates are recorded as `HereDoc`.
+fn here_doc_bodies(
+    script: &str,
+    mut i: usize,
+    pending: &mut Vec<(String, bool)>,
+    out: &mut Vec<ShellTemplate>,
+) -> usize {
+    for (delimiter, strip) in pending.drain(..) {
+        while i < script.len() {
+            let line_end = script[i..].find('\n').map_or(script.len(), |e| i + e);
+            let line = &script[i..line_end];
+            let line = if strip { line.trim_start_matches('\t') } else { line };
+            if line == delimiter {
+                i = (line_end + 1).min(script.len());
+                break;
+            }
+            templates_in(script, i, line_end, ShellContext::HereDoc, out);
+            i = (line_end + 1).min(script.len());
+        }
+    }
+    i
+}
+
+/// Records the templates between `from` and `to`, all in one context.
+fn templates_in(script: &str, from: usize, to: usize, context: ShellContext, out: &mut Vec<ShellTemplate>) {
+    let mut j = from;
+    while let Some(k) = script[j..to].find("{{") {
+        let start = j + k;
+        let t = template_at(script, start, context);
+        j = t.end.min(to);
+        out.push(t);
+    }
+}
+
+/// The `{{...}}` that starts at `start`.
+fn template_at(script: &str, start: usize, context: ShellContext) -> ShellTemplate {
+    let raw = script[start..].starts_with("{{{");
+    let close = script[start..].find("}}").map_or(script.len(), |c| start + c + 2);
+    let end = close + usize::from(raw && script.as_bytes().get(close) == Some(&b'}'));
+    let inner = script[start..].trim_start_matches('{').trim_start_matches('~');
+    let expression = !inner.starts_with(['!', '#', '/', '>', '^', '*']) && !inner.trim_start().starts_with("else");
+    ShellTemplate { start, end, context, raw, expression }
+}
+
+/// A `shell:` template with every `{{x}}` inside quotes closed around: a
+/// quoted value inside `"..."` becomes `"'value'"`, inside `'...'` becomes
+/// `''value''`, so `{{x}}` is one literal piece wherever it stands.
+pub fn requote_shell(script: &str) -> std::borrow::Cow<'_, str> {
+    let mut spots = shell_templates(script)
+        .into_iter()
+        .filter(|t| t.expression && !t.raw && matches!(t.context, ShellContext::Single | ShellContext::Double))
+        .peekable();
+    if spots.peek().is_none() {
+        return std::borrow::Cow::Borrowed(script);
+    }
+    let mut out = String::with_capacity(script.len() + 8);
+    let mut at = 0;
+    for t in spots {
+        let q = if t.context == ShellContext::Single { '\'' } else { '"' };
+        out.push_str(&script[at..t.start]);
+        out.push(q);
+        out.push_str(&script[t.start..t.end]);
+        out.push(q);
+        at = t.end;
+    }
+    out.push_str(&script[at..]);
+    std::borrow::Cow::Owned(out)
 }

@@ -30,6 +30,10 @@ const CASES: &[Case] = &[
     ("unknown-plan", "unknown-plan", "error", 4, 10, None),
     ("unused-variable.yaml", "unused-variable", "warning", 4, 3, None),
     ("quoted-template.yaml", "quoted-template", "warning", 8, 26, None),
+    ("unknown-helper.yaml", "unknown-helper", "error", 8, 12, Some("did you mean `eq`?")),
+    ("not-boolean.yaml", "not-boolean", "error", 5, 11, None),
+    ("raw-template-in-shell.yaml", "raw-template-in-shell", "error", 8, 23, None),
+    ("release-scope", "release-scope", "error", 7, 13, None),
     ("redundant-dependency.yaml", "redundant-dependency", "warning", 10, 19, None),
 ];
 

@@ -69,6 +69,32 @@ proptest! {
         prop_assert!(!dir.path().join("pwned").exists());
     }
 
+    /// Every form lint accepts in a `shell:` script, with a hostile value:
+    /// the script prints exactly the text around the value and the value,
+    /// one word, nothing run. (Raw `{{{x}}}`, backticks, here-documents and
+    /// comments are lint errors, so they are not forms a plan can have.)
+    #[test]
+    fn every_accepted_shell_form_keeps_the_value_one_literal_piece(x in nasty().prop_filter("no NUL", |s| !s.contains('\0'))) {
+        let r = Renderer::new();
+        let forms: [(&str, String); 7] = [
+            ("printf '[%s]' {{x}}", format!("[{x}]")),
+            ("printf '[%s]' \"{{x}}\"", format!("[{x}]")),
+            ("printf '[%s]' '{{x}}'", format!("[{x}]")),
+            ("printf '[%s]' \"a {{x}} b\"", format!("[a {x} b]")),
+            ("printf '[%s]' 'a {{x}} b'", format!("[a {x} b]")),
+            ("printf '[%s]' \"size: $(printf %s {{x}})\"", format!("[size: {}]", x.trim_end_matches('\n'))),
+            ("printf '[%s]' \"$(printf '%s' \"{{x}}\")\"", format!("[{}]", x.trim_end_matches('\n'))),
+        ];
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (form, want) in forms {
+            let script = r.render(form, &json!({"x": x}), Escape::Shell).expect("renders");
+            let out = Command::new("sh").args(["-eu", "-c", &script]).current_dir(dir.path()).output().expect("sh");
+            prop_assert!(out.status.success(), "{form} -> {script}: {}", String::from_utf8_lossy(&out.stderr));
+            prop_assert_eq!(String::from_utf8_lossy(&out.stdout).into_owned(), want, "{} -> {}", form, script);
+            prop_assert!(!dir.path().join("pwned").exists(), "{form} ran the value");
+        }
+    }
+
     #[test]
     fn loader_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let l = load_bytes("fuzz.yaml".into(), "fuzz.yaml".into(), &bytes);
