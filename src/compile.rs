@@ -232,21 +232,30 @@ fn valid_var_name(s: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
-/// A duration such as `500ms`, `90s`, `30m` or `1h30m` (humantime's syntax,
-/// checked arithmetic). A bare number is refused: `90` could be seconds or minutes.
+/// A duration such as `500ms`, `90s`, `30m` or `1h30m` ([`DURATION_PATTERN`],
+/// read by humantime with checked arithmetic). A bare number is refused: `90`
+/// could be seconds or minutes.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("`{s}` has no unit; write `{s}s` for seconds"));
+    }
+    static GRAMMAR: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(DURATION_PATTERN).expect("a valid regex"));
+    if !GRAMMAR.is_match(s) {
+        return Err(format!("`{s}` is not a duration"));
     }
     let too_long =
         || format!("`{s}` is longer than the longest duration plan takes ({} days)", MAX_DURATION.as_secs() / 86_400);
     match humantime::parse_duration(s) {
         Ok(d) if d <= MAX_DURATION => Ok(d),
         Ok(_) | Err(humantime::DurationError::NumberOverflow) => Err(too_long()),
-        Err(e) => Err(format!("`{s}` is not a duration ({e})")),
+        Err(e) => Err(format!("`{s}` is not a duration: {e}")),
     }
 }
+
+/// What a duration looks like (the JSON Schema says the same): numbers with
+/// units, no spaces: `500ms`, `90s`, `1h30m`, `1.5s`.
+pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d))+$";
 
 /// No step, probe or grace period waits longer: every deadline computed from
 /// a duration stays far inside what a clock can represent.

@@ -197,6 +197,8 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
                 Some(format!("YAML reads an unquoted `{value}` as a {}; quote it: \"{value}\"", kind(unexpected))),
             )
         }
+        YamlError::NullIntoString { .. } => empty_value(),
+        YamlError::SerdeInvalidType { unexpected, .. } if unexpected.starts_with("unit") => empty_value(),
         YamlError::SerdeInvalidType { unexpected, expected, .. } if expected.ends_with("unquoted") => {
             // `retries: "3"`: a quoted string where a number or boolean belongs.
             let bare = unexpected.split('"').nth(1).unwrap_or("the value").to_owned();
@@ -219,7 +221,6 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
         | YamlError::SerdeInvalidValue { .. }
         | YamlError::SerdeInvalidLength { .. }
         | YamlError::SerdeUnknownVariant { .. }
-        | YamlError::NullIntoString { .. }
         | YamlError::Budget { .. }
         | YamlError::AliasReplayLimitExceeded { .. }
         | YamlError::AliasExpansionLimitExceeded { .. }
@@ -277,6 +278,15 @@ fn token_after_key(source: &SourceFile, key: Pos) -> Option<(&str, Pos)> {
     let token = token.split(" #").next()?.trim_end();
     let start = key.offset as usize + line.len() - after.trim_start().len();
     (!token.is_empty()).then(|| (token, source.pos(start, token.len())))
+}
+
+/// `timeout:` with nothing after it, or `~`/`null`.
+fn empty_value() -> (&'static str, String, Option<String>) {
+    (
+        "invalid-value",
+        "this field has no value (YAML reads it as null)".to_owned(),
+        Some("give it a value, or remove the line".to_owned()),
+    )
 }
 
 fn scalar_kind(value: &str) -> &'static str {

@@ -91,6 +91,13 @@ impl<T: JsonSchema> JsonSchema for Sp<T> {
 
 pub type Name = Sp<String>;
 
+/// An optional field that, when written, has a value: `timeout:` or
+/// `description: null` is an error (what the JSON Schema says too), never a
+/// silent "not given".
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 /// A YAML boolean or whole number, never a quoted string: `retries: "3"` or
 /// `continue_on_error: "true"` is an error, as the JSON Schema says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,16 +167,16 @@ pub struct PlanFile {
     pub api_version: Sp<String>,
     /// The plan's name: `[a-z0-9][a-z0-9-]*`, unique across the plan path.
     pub name: Name,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub description: Option<Sp<String>>,
     /// The product release this file belongs to (semver).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub release: Option<Sp<String>>,
     /// Merge this file's steps into the named plan's graph.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub extends: Option<Name>,
     /// On a base plan: which extending release plans apply.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub releases: Option<Releases>,
     /// Operator variables.
     #[serde(default)]
@@ -193,19 +200,19 @@ pub struct Releases {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VarDecl {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub description: Option<Sp<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub required: Option<Sp<Strict<bool>>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub default: Option<Sp<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub choices: Option<Sp<Vec<Sp<String>>>>,
     /// A regular expression the whole value must match.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub pattern: Option<Sp<String>>,
     /// Never printed, logged or written to the journal.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub secret: Option<Sp<Strict<bool>>>,
 }
 
@@ -221,26 +228,26 @@ impl VarDecl {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FactDecl {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub description: Option<Sp<String>>,
     /// A program and its arguments, split by POSIX rules (no shell).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub run: Option<Sp<RunAction>>,
     /// A script run by `sh -eu -c`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub shell: Option<Sp<String>>,
     /// Group 1 of this regex (or the whole trimmed stdout) is the value.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub pattern: Option<Sp<String>>,
     /// Used when the probe fails or the pattern does not match; without it
     /// such a fact stops the run.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub default: Option<Sp<String>>,
     /// How long the probe may take (default 30s).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub timeout: Option<Sp<String>>,
     /// Allows `{{{x}}}` (raw, unquoted) in `shell:`, which lint refuses otherwise.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub allow_raw: Option<Sp<Strict<bool>>>,
 }
 
@@ -253,7 +260,7 @@ pub struct FactDecl {
 pub struct StepDecl {
     /// `[a-z0-9][a-z0-9-]*`, unique in the merged graph.
     pub id: Name,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub description: Option<Box<Sp<String>>>,
     /// Steps that must succeed (or be skipped) first.
     #[serde(default)]
@@ -262,42 +269,42 @@ pub struct StepDecl {
     /// release plan can put a check in front of a base plan's step.
     #[serde(default)]
     pub before: Vec<Name>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub run: Option<Sp<RunAction>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub shell: Option<Box<Sp<String>>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub assert: Option<Box<Sp<String>>>,
     /// Shown when an `assert` is false.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub message: Option<Box<Sp<String>>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub confirm: Option<Box<Sp<String>>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub remove: Option<Box<Sp<RemoveAction>>>,
     /// Renders `true` or `false`; `false` skips the step.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub when: Option<Box<Sp<String>>>,
     #[serde(default)]
     pub env: IndexMap<Name, Sp<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub cwd: Option<Box<Sp<String>>>,
     /// e.g. `90s`, `30m`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub timeout: Option<Box<Sp<String>>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub retries: Option<Box<Sp<Strict<u32>>>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub retry_delay: Option<Box<Sp<String>>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub continue_on_error: Option<Box<Sp<Strict<bool>>>>,
     /// A variable name: the step's trimmed stdout, visible to its descendants.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub capture: Option<Box<Name>>,
     #[serde(default)]
     pub tags: Vec<Sp<String>>,
     /// Allows `{{{x}}}` (raw, unquoted) in `shell:`, which lint refuses otherwise.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub allow_raw: Option<Box<Sp<Strict<bool>>>>,
 }
 

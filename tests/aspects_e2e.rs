@@ -33,7 +33,7 @@ fn sh(cmd: &mut Command) -> String {
 
 /// A venv under target/ with exactly these versions installed (created once, reset each time).
 fn venv(tutor: &str, aspects: &str) -> PathBuf {
-    let dir = root().join("target/e2e").join(format!("venv-tutor-{tutor}"));
+    let dir = target_dir().join("e2e").join(format!("venv-tutor-{tutor}"));
     if !dir.join("bin/pip").exists() {
         std::fs::create_dir_all(dir.parent().expect("parent")).expect("mkdir");
         sh(Command::new("python3").args(["-m", "venv"]).arg(&dir));

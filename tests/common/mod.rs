@@ -142,3 +142,31 @@ pub fn plan_stdin(dir: &Path, args: &[&str], input: &str) -> Run {
     child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
     out(child.wait_with_output().expect("wait plan"))
 }
+
+/// The cargo target dir (`CARGO_TARGET_DIR` if set, else `target/`): where
+/// tests keep venvs and other generated things, never in tracked files.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(d) if d.is_absolute() => d,
+        Some(d) => root().join(d),
+        None => root().join("target"),
+    }
+}
+
+/// A Python venv `target_dir()/py/NAME` with `packages` installed from PyPI
+/// (created on first use; pip skips what is already there).
+pub fn python_venv(name: &str, packages: &[&str]) -> PathBuf {
+    let dir = target_dir().join("py").join(name);
+    if !dir.join("bin/pip").exists() {
+        std::fs::create_dir_all(dir.parent().expect("parent")).expect("mkdir");
+        let out = Command::new("python3").args(["-m", "venv"]).arg(&dir).output().expect("python3 -m venv");
+        assert!(out.status.success(), "python3 -m venv failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = Command::new(dir.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(packages)
+        .output()
+        .expect("pip");
+    assert!(out.status.success(), "pip install {packages:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    dir
+}
