@@ -10,7 +10,8 @@ use crate::compile::{CStep, parse_duration};
 use crate::model::{Pos, RunAction, Sp};
 use crate::template::{Escape, Renderer, split_words};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Action {
     Run(Vec<String>),
     Shell(String),
@@ -61,7 +62,9 @@ impl Action {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A step as it runs. Its JSON form (fields in this order) is what
+/// `--resume` hashes to tell whether a step still means the same.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RenderedStep {
     pub id: String,
     /// `Some(false)`: skipped.

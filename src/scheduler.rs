@@ -53,9 +53,12 @@ struct StepOutcome {
     attempts: u32,
 }
 
-/// Hash of a step as rendered, secrets masked: what `--resume` compares.
+/// Hash of a step as rendered, secrets masked: what `--resume` compares. It
+/// hashes the step's JSON form, which stays the same across builds (a
+/// `Debug` form may not).
 pub fn definition_hash(r: &RenderedStep, secrets: &[String]) -> String {
-    sha256_hex(mask(&format!("{r:?}"), secrets).as_bytes())
+    let stable = serde_json::to_string(r).unwrap_or_default();
+    sha256_hex(mask(&stable, secrets).as_bytes())
 }
 
 struct Shared {

@@ -189,3 +189,32 @@ fn helpers() {
         assert_eq!(r.render(t, &ctx, Escape::None).expect(t), want, "{t}");
     }
 }
+
+/// The resume identity of a step is the hash of its JSON form: the same
+/// across builds and Rust versions (a `Debug` form promises neither).
+#[test]
+fn the_resume_identity_of_a_step_is_stable() {
+    use plan::render::{Action, RenderedStep};
+    let step = RenderedStep {
+        id: "install".into(),
+        when: None,
+        action: Action::Run(vec!["pip".into(), "install".into(), "tutor==21.0.9".into()]),
+        env: vec![("PW".into(), "s3cret".into())],
+        cwd: None,
+        timeout: Some(std::time::Duration::from_secs(90)),
+        retries: 1,
+        retry_delay: std::time::Duration::from_millis(500),
+        continue_on_error: false,
+        capture: None,
+    };
+    let json = serde_json::to_string(&step).expect("json");
+    assert_eq!(
+        json,
+        r#"{"id":"install","when":null,"action":{"run":["pip","install","tutor==21.0.9"]},"env":[["PW","s3cret"]],"cwd":null,"timeout":{"secs":90,"nanos":0},"retries":1,"retry_delay":{"secs":0,"nanos":500000000},"continue_on_error":false,"capture":null}"#
+    );
+    let masked = r#"{"id":"install","when":null,"action":{"run":["pip","install","tutor==21.0.9"]},"env":[["PW","***"]],"cwd":null,"timeout":{"secs":90,"nanos":0},"retries":1,"retry_delay":{"secs":0,"nanos":500000000},"continue_on_error":false,"capture":null}"#;
+    assert_eq!(
+        plan::scheduler::definition_hash(&step, &["s3cret".into()]),
+        plan::journal::sha256_hex(masked.as_bytes())
+    );
+}
