@@ -2,6 +2,7 @@
 //! one set of variables and facts, and one graph. Every rule that lint
 //! reports, apart from YAML and the plan path, lives here or in `graph.rs`.
 
+use crate::code::Code;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -290,7 +291,7 @@ pub fn check_family(base: &LoadedPlan, releases: &[LoadedPlan]) -> Vec<Diagnosti
         check_file(r, false, &mut diags);
     }
     // Window-dependent rules come from each window; `unused-variable` from the whole family.
-    let per_window = |d: &Diagnostic| d.code != "unused-variable";
+    let per_window = |d: &Diagnostic| d.code != Code::UnusedVariable;
     let mut base_alone = Vec::new();
     link(vec![base.clone()], &Foreign::of(releases), &mut base_alone);
     if releases.is_empty() {
@@ -309,7 +310,8 @@ pub fn check_family(base: &LoadedPlan, releases: &[LoadedPlan]) -> Vec<Diagnosti
     all.extend(releases.iter().cloned());
     let mut union = Vec::new();
     link(all, &Foreign::default(), &mut union);
-    let window_rules = ["unknown-dependency", "undefined-variable", "capture-not-ancestor", "redundant-dependency"];
+    let window_rules =
+        [Code::UnknownDependency, Code::UndefinedVariable, Code::CaptureNotAncestor, Code::RedundantDependency];
     diags.extend(union.into_iter().filter(|d| !window_rules.contains(&d.code)));
     let mut seen = HashSet::new();
     diags.retain(|d| seen.insert((d.file.clone(), d.line, d.column, d.code, d.message.clone())));
@@ -326,7 +328,7 @@ pub fn check_orphan(p: &LoadedPlan) -> Vec<Diagnostic> {
     check_file(p, false, &mut diags);
     let mut linked = Vec::new();
     link(vec![p.clone()], &Foreign::default(), &mut linked);
-    let needs_base = ["unknown-dependency", "undefined-variable", "capture-not-ancestor", "unused-variable"];
+    let needs_base = [Code::UnknownDependency, Code::UndefinedVariable, Code::CaptureNotAncestor, Code::UnusedVariable];
     diags.extend(linked.into_iter().filter(|d| !needs_base.contains(&d.code)));
     diags
 }
@@ -365,7 +367,7 @@ fn out_of_scope(c: &Compiled, file: usize, pos: Pos, what: &str, name: &str, own
         format!("release plan `{}`", c.files[file].plan.name.value)
     };
     Diagnostic::error(
-        "release-scope",
+        Code::ReleaseScope,
         c.source(file),
         pos,
         format!("{here} refers to {what} `{name}` of release plan `{owner}`, which a window may leave out"),
@@ -403,7 +405,7 @@ fn link(files: Vec<LoadedPlan>, foreign: &Foreign, diags: &mut Vec<Diagnostic>) 
         }
         let relation = if is_need { "needs" } else { "runs before" };
         let mut d = Diagnostic::error(
-            "unknown-dependency",
+            Code::UnknownDependency,
             c.source(file),
             entry.pos,
             format!(
@@ -431,7 +433,7 @@ fn check_file(f: &LoadedPlan, is_base: bool, diags: &mut Vec<Diagnostic>) {
     if p.api_version.value != API_VERSION {
         diags.push(
             Diagnostic::error(
-                "unsupported-api-version",
+                Code::UnsupportedApiVersion,
                 src,
                 p.api_version.pos,
                 format!("unsupported apiVersion `{}`", p.api_version.value),
@@ -441,7 +443,7 @@ fn check_file(f: &LoadedPlan, is_base: bool, diags: &mut Vec<Diagnostic>) {
     }
     if !valid_id(&p.name.value) {
         diags.push(
-            Diagnostic::error("invalid-value", src, p.name.pos, format!("invalid plan name `{}`", p.name.value))
+            Diagnostic::error(Code::InvalidValue, src, p.name.pos, format!("invalid plan name `{}`", p.name.value))
                 .with_help("plan names match [a-z0-9][a-z0-9-]*"),
         );
     }
@@ -449,21 +451,31 @@ fn check_file(f: &LoadedPlan, is_base: bool, diags: &mut Vec<Diagnostic>) {
         && semver::Version::parse(&r.value).is_err()
     {
         diags.push(
-            Diagnostic::error("invalid-value", src, r.pos, format!("release `{}` is not a semantic version", r.value))
-                .with_help("write it as MAJOR.MINOR.PATCH, e.g. `2.5.0`"),
+            Diagnostic::error(
+                Code::InvalidValue,
+                src,
+                r.pos,
+                format!("release `{}` is not a semantic version", r.value),
+            )
+            .with_help("write it as MAJOR.MINOR.PATCH, e.g. `2.5.0`"),
         );
     }
     if p.extends.is_some() {
         if !is_base && p.release.is_none() {
             diags.push(
-                Diagnostic::error("missing-field", src, p.name.pos, "a plan that `extends` another needs a `release`")
-                    .with_help("add `release: X.Y.Z`: it decides when this plan applies"),
+                Diagnostic::error(
+                    Code::MissingField,
+                    src,
+                    p.name.pos,
+                    "a plan that `extends` another needs a `release`",
+                )
+                .with_help("add `release: X.Y.Z`: it decides when this plan applies"),
             );
         }
         if let Some(r) = &p.releases {
             diags.push(
                 Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     src,
                     r.from.pos,
                     "`releases` belongs on the base plan, not on a release plan",
@@ -480,12 +492,17 @@ fn check_file(f: &LoadedPlan, is_base: bool, diags: &mut Vec<Diagnostic>) {
         check_name(src, name, "fact", diags);
         match (&fact.run, &fact.shell) {
             (None, None) => diags.push(
-                Diagnostic::error("no-action", src, name.pos, format!("fact `{}` has no `run` or `shell`", name.value))
-                    .with_help("add `run: COMMAND` that prints the value"),
+                Diagnostic::error(
+                    Code::NoAction,
+                    src,
+                    name.pos,
+                    format!("fact `{}` has no `run` or `shell`", name.value),
+                )
+                .with_help("add `run: COMMAND` that prints the value"),
             ),
             (Some(_), Some(s)) => diags.push(
                 Diagnostic::error(
-                    "multiple-actions",
+                    Code::MultipleActions,
                     src,
                     s.pos,
                     format!("fact `{}` has both `run` and `shell`", name.value),
@@ -509,13 +526,13 @@ fn check_file(f: &LoadedPlan, is_base: bool, diags: &mut Vec<Diagnostic>) {
 fn check_name(src: &SourceFile, name: &Name, what: &str, diags: &mut Vec<Diagnostic>) {
     if !valid_var_name(&name.value) {
         diags.push(
-            Diagnostic::error("invalid-value", src, name.pos, format!("invalid {what} name `{}`", name.value))
+            Diagnostic::error(Code::InvalidValue, src, name.pos, format!("invalid {what} name `{}`", name.value))
                 .with_help("names match [A-Za-z_][A-Za-z0-9_]*"),
         );
     } else if BUILTIN_NAMES.contains(&name.value.as_str()) {
         diags.push(
             Diagnostic::error(
-                "invalid-value",
+                Code::InvalidValue,
                 src,
                 name.pos,
                 format!("`{}` is reserved for the built-in `{}.*` names", name.value, name.value),
@@ -532,7 +549,7 @@ fn check_regex(src: &SourceFile, pat: &Sp<String>, diags: &mut Vec<Diagnostic>) 
             let msg = e.to_string();
             let last = msg.lines().last().unwrap_or("invalid regex").trim().to_owned();
             diags.push(
-                Diagnostic::error("invalid-value", src, pat.pos, format!("invalid pattern: {last}"))
+                Diagnostic::error(Code::InvalidValue, src, pat.pos, format!("invalid pattern: {last}"))
                     .with_help("patterns are Rust regular expressions (the `regex` crate's syntax)"),
             );
             None
@@ -543,7 +560,7 @@ fn check_regex(src: &SourceFile, pat: &Sp<String>, diags: &mut Vec<Diagnostic>) 
 fn check_duration(src: &SourceFile, d: &Sp<String>, diags: &mut Vec<Diagnostic>) {
     if let Err(e) = parse_duration(&d.value) {
         diags.push(
-            Diagnostic::error("invalid-value", src, d.pos, format!("invalid duration: {e}"))
+            Diagnostic::error(Code::InvalidValue, src, d.pos, format!("invalid duration: {e}"))
                 .with_help("write a number with a unit: `500ms`, `90s`, `30m`, `1h30m`"),
         );
     }
@@ -556,7 +573,7 @@ fn check_var(src: &SourceFile, name: &Name, v: &VarDecl, diags: &mut Vec<Diagnos
         && !choices.value.iter().any(|c| c.value == default.value)
     {
         let mut d = Diagnostic::error(
-            "invalid-choice",
+            Code::InvalidChoice,
             src,
             default.pos,
             format!("default `{}` of `{}` is not one of its choices", default.value, name.value),
@@ -571,7 +588,7 @@ fn check_var(src: &SourceFile, name: &Name, v: &VarDecl, diags: &mut Vec<Diagnos
     {
         diags.push(
             Diagnostic::error(
-                "invalid-value",
+                Code::InvalidValue,
                 src,
                 default.pos,
                 format!("default `{}` of `{}` does not match its pattern", default.value, name.value),
@@ -590,7 +607,7 @@ pub fn full_match(re: &regex::Regex, value: &str) -> bool {
 fn check_step(src: &SourceFile, s: &StepDecl, diags: &mut Vec<Diagnostic>) {
     if !valid_id(&s.id.value) {
         diags.push(
-            Diagnostic::error("invalid-value", src, s.id.pos, format!("invalid step id `{}`", s.id.value))
+            Diagnostic::error(Code::InvalidValue, src, s.id.pos, format!("invalid step id `{}`", s.id.value))
                 .with_help("step ids match [a-z0-9][a-z0-9-]*"),
         );
     }
@@ -606,13 +623,13 @@ fn check_step(src: &SourceFile, s: &StepDecl, diags: &mut Vec<Diagnostic>) {
     .collect();
     match actions.len() {
         0 => diags.push(
-            Diagnostic::error("no-action", src, s.id.pos, format!("step `{}` has no action", s.id.value))
+            Diagnostic::error(Code::NoAction, src, s.id.pos, format!("step `{}` has no action", s.id.value))
                 .with_help("give it exactly one of `run`, `shell`, `assert`, `confirm`, `remove`"),
         ),
         1 => {}
         _ => diags.push(
             Diagnostic::error(
-                "multiple-actions",
+                Code::MultipleActions,
                 src,
                 actions[1].1,
                 format!(
@@ -631,14 +648,14 @@ fn check_step(src: &SourceFile, s: &StepDecl, diags: &mut Vec<Diagnostic>) {
             && !matches!(t.value.trim(), "true" | "false")
         {
             diags.push(
-                Diagnostic::error("not-boolean", src, t.pos, format!("`{field}: {}` can never be `true` or `false`", t.value.trim()))
+                Diagnostic::error(Code::NotBoolean, src, t.pos, format!("`{field}: {}` can never be `true` or `false`", t.value.trim()))
                     .with_help(format!("`{field}` must render exactly `true` or `false`: write \"true\", \"false\" or a template such as \"{{{{eq deploy 'k8s'}}}}\"")),
             );
         }
     }
     if let (Some(m), None) = (&s.message, &s.assert) {
         diags.push(
-            Diagnostic::error("invalid-value", src, m.pos, "`message` is only used by an `assert` step")
+            Diagnostic::error(Code::InvalidValue, src, m.pos, "`message` is only used by an `assert` step")
                 .with_help("remove `message`, or make this an `assert` step"),
         );
     }
@@ -649,7 +666,7 @@ fn check_step(src: &SourceFile, s: &StepDecl, diags: &mut Vec<Diagnostic>) {
         && !valid_var_name(&c.value)
     {
         diags.push(
-            Diagnostic::error("invalid-value", src, c.pos, format!("invalid capture name `{}`", c.value))
+            Diagnostic::error(Code::InvalidValue, src, c.pos, format!("invalid capture name `{}`", c.value))
                 .with_help("names match [A-Za-z_][A-Za-z0-9_]*"),
         );
     }
@@ -657,7 +674,7 @@ fn check_step(src: &SourceFile, s: &StepDecl, diags: &mut Vec<Diagnostic>) {
         if !valid_var_name(&k.value) {
             diags.push(
                 Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     src,
                     k.pos,
                     format!("invalid environment variable name `{}`", k.value),
@@ -676,7 +693,7 @@ fn merge(c: &mut Compiled, diags: &mut Vec<Diagnostic>) {
             let other = c.source(*ofi);
             diags.push(
                 Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     c.source(fi),
                     name.pos,
                     format!("`{}` is already declared", name.value),
@@ -731,7 +748,7 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
         match template::analyze(&t.text) {
             Err(e) => diags.push(
                 Diagnostic::error(
-                    "template-syntax",
+                    Code::TemplateSyntax,
                     src,
                     mustache_pos(src, t.pos, t.mustache_base + e.mustache),
                     format!("template syntax: {}", e.message),
@@ -745,7 +762,7 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
                         let help = did_you_mean(&u.name, template::HELPERS.iter().copied())
                             .unwrap_or_else(|| format!("the helpers are: {}", template::HELPERS.join(", ")));
                         diags.push(
-                            Diagnostic::error("unknown-helper", src, pos, format!("unknown helper `{}`", u.name))
+                            Diagnostic::error(Code::UnknownHelper, src, pos, format!("unknown helper `{}`", u.name))
                                 .with_help(help),
                         );
                         continue;
@@ -765,7 +782,7 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
                                 let capturer = &c.steps[cs].decl.id.value;
                                 diags.push(
                                     Diagnostic::error(
-                                        "capture-not-ancestor",
+                                        Code::CaptureNotAncestor,
                                         src,
                                         pos,
                                         format!(
@@ -785,8 +802,12 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
                         diags.push(out_of_scope(c, fi, pos, "the name", &u.name, owner));
                         continue;
                     }
-                    let mut d =
-                        Diagnostic::error("undefined-variable", src, pos, format!("undefined variable `{}`", u.name));
+                    let mut d = Diagnostic::error(
+                        Code::UndefinedVariable,
+                        src,
+                        pos,
+                        format!("undefined variable `{}`", u.name),
+                    );
                     let help = did_you_mean(&u.name, global.iter().copied().chain(captures.keys().copied()))
                         .unwrap_or_else(|| format!("declare it under `vars:`, or pass it with --var {}=VALUE", u.name));
                     d = d.with_help(help);
@@ -804,9 +825,9 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
                 RunAction::Argv(_) => None,
             };
             diags.push(match unclosed {
-                Some(n) => Diagnostic::error("template-syntax", src, mustache_pos(src, run.pos, n), "unclosed `{{`")
+                Some(n) => Diagnostic::error(Code::TemplateSyntax, src, mustache_pos(src, run.pos, n), "unclosed `{{`")
                     .with_help("close it with `}}`: templates are `{{name}}`"),
-                None => Diagnostic::error("invalid-value", src, run.pos, msg)
+                None => Diagnostic::error(Code::InvalidValue, src, run.pos, msg)
                     .with_help("give the program to run; close any quote, or use `run: [argv, words]`"),
             });
         }
@@ -877,7 +898,7 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
         if !used.contains(&v.name.value) {
             diags.push(
                 Diagnostic::warning(
-                    "unused-variable",
+                    Code::UnusedVariable,
                     c.source(v.file),
                     v.name.pos,
                     format!("variable `{}` is never used", v.name.value),
@@ -900,7 +921,7 @@ fn check_shell(src: &SourceFile, sh: &Sp<String>, allow_raw: bool, diags: &mut V
         let n = offsets.iter().position(|&m| m == t.start).unwrap_or(0);
         let pos = mustache_pos(src, sh.pos, n);
         let error = |message: &str, help: &str| {
-            Diagnostic::error("raw-template-in-shell", src, pos, message.to_owned()).with_help(help.to_owned())
+            Diagnostic::error(Code::RawTemplateInShell, src, pos, message.to_owned()).with_help(help.to_owned())
         };
         let d = match t.context {
             _ if t.raw && allow_raw => continue,
@@ -921,7 +942,7 @@ fn check_shell(src: &SourceFile, sh: &Sp<String>, allow_raw: bool, diags: &mut V
                 "take the template out of the comment",
             ),
             template::ShellContext::Single | template::ShellContext::Double => {
-                Diagnostic::warning("quoted-template", src, pos, "quoted `{{...}}` in a shell script").with_help(
+                Diagnostic::warning(Code::QuotedTemplate, src, pos, "quoted `{{...}}` in a shell script").with_help(
                     "`{{x}}` is already shell-quoted and stays one literal piece inside quotes too; the quotes around it are not needed",
                 )
             }
@@ -952,7 +973,7 @@ fn check_redundant_needs(c: &Compiled, diags: &mut Vec<Diagnostic>) {
             if let Some(&(via, _)) = direct.iter().find(|&&(k, _)| k != j && c.graph.depends_on(k, j)) {
                 diags.push(
                     Diagnostic::warning(
-                        "redundant-dependency",
+                        Code::RedundantDependency,
                         c.source(s.file),
                         need.pos,
                         format!("`{}` is already needed through `{}`", need.value, c.steps[via].decl.id.value),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
 use serde::Serialize;
 
+use crate::code::Code;
 use crate::model::Pos;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -50,7 +51,7 @@ impl SourceFile {
 #[derive(Debug, Clone, Serialize)]
 pub struct Diagnostic {
     pub severity: Severity,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub file: String,
     pub line: u32,
@@ -64,15 +65,15 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, file: &SourceFile, pos: Pos, message: impl Into<String>) -> Self {
+    pub fn error(code: Code, file: &SourceFile, pos: Pos, message: impl Into<String>) -> Self {
         Self::new(Severity::Error, code, file, pos, message)
     }
 
-    pub fn warning(code: &'static str, file: &SourceFile, pos: Pos, message: impl Into<String>) -> Self {
+    pub fn warning(code: Code, file: &SourceFile, pos: Pos, message: impl Into<String>) -> Self {
         Self::new(Severity::Warning, code, file, pos, message)
     }
 
-    fn new(severity: Severity, code: &'static str, file: &SourceFile, pos: Pos, message: impl Into<String>) -> Self {
+    fn new(severity: Severity, code: Code, file: &SourceFile, pos: Pos, message: impl Into<String>) -> Self {
         Diagnostic {
             severity,
             code,
@@ -87,7 +88,7 @@ impl Diagnostic {
     }
 
     /// A diagnostic about a whole file or a value that has no position.
-    pub fn file_level(severity: Severity, code: &'static str, file: &str, message: impl Into<String>) -> Self {
+    pub fn file_level(severity: Severity, code: Code, file: &str, message: impl Into<String>) -> Self {
         Diagnostic {
             severity,
             code,

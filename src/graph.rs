@@ -3,6 +3,7 @@
 //!
 //! Nothing here recurses: a 10,000-step chain must not overflow the stack.
 
+use crate::code::Code;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
@@ -76,7 +77,7 @@ pub fn build<'a>(nodes: &[Node<'a>], diags: &mut Vec<Diagnostic>) -> (Graph, Vec
         if let Some(&first) = g.index.get(&id.value) {
             let f = &nodes[first];
             diags.push(
-                Diagnostic::error("duplicate-step", n.file, id.pos, format!("duplicate step id `{}`", id.value))
+                Diagnostic::error(Code::DuplicateStep, n.file, id.pos, format!("duplicate step id `{}`", id.value))
                     .with_help(format!(
                         "`{}` is already defined at {}:{}:{}; rename one of them",
                         id.value, f.file.name, f.decl.id.pos.line, f.decl.id.pos.column
@@ -160,7 +161,7 @@ fn report_cycles(g: &mut Graph, nodes: &[Node], edge_pos: &HashMap<(usize, usize
         let pos = edge_pos.get(&(first_need, start)).copied().unwrap_or(nodes[start].decl.id.pos);
         diags.push(
             Diagnostic::error(
-                "dependency-cycle",
+                Code::DependencyCycle,
                 nodes[start].file,
                 pos,
                 format!("dependency cycle: {}", names.join(" -> ")),

@@ -8,6 +8,7 @@
 pub mod bind;
 pub mod builtin;
 pub mod cli;
+pub mod code;
 pub mod compile;
 pub mod diagnostic;
 pub mod graph;

@@ -1,6 +1,7 @@
 //! `plan lint`: checks files or folders, and the set they form (duplicate
 //! names, `extends` targets, release plans against their base).
 
+use crate::code::Code;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -107,7 +108,7 @@ pub fn lint(paths: &[PathBuf], plans_dirs: &[PathBuf]) -> Result<Report, PathErr
         match first.get(name) {
             Some(f) => diags.push(
                 Diagnostic::error(
-                    "duplicate-plan",
+                    Code::DuplicatePlan,
                     &p.source,
                     p.plan.name.pos,
                     format!("duplicate plan name `{name}`"),
@@ -167,7 +168,7 @@ pub fn lint(paths: &[PathBuf], plans_dirs: &[PathBuf]) -> Result<Report, PathErr
                     }
                     found => {
                         let mut d = Diagnostic::error(
-                            "unknown-plan",
+                            Code::UnknownPlan,
                             &p.source,
                             base.pos,
                             match found {

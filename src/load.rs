@@ -4,6 +4,7 @@
 //! alias bomb or a 20,000-deep nesting ends in an error, not a hang or a stack
 //! overflow. Files over [`MAX_PLAN_BYTES`] are refused before parsing.
 
+use crate::code::Code;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -43,7 +44,7 @@ pub fn load_path(path: &Path) -> Loaded {
         Err(e) => {
             let source = Arc::new(SourceFile::new(name.clone(), ""));
             let d =
-                Diagnostic::file_level(Severity::Error, "yaml-syntax", &name, format!("cannot read plan file: {e}"))
+                Diagnostic::file_level(Severity::Error, Code::YamlSyntax, &name, format!("cannot read plan file: {e}"))
                     .with_help("check the path and its permissions");
             Loaded { source, result: Err(d) }
         }
@@ -54,7 +55,7 @@ fn too_large(name: String, len: usize) -> Loaded {
     let source = Arc::new(SourceFile::new(name.clone(), ""));
     let d = Diagnostic::file_level(
         Severity::Error,
-        "invalid-value",
+        Code::InvalidValue,
         &name,
         format!("plan file is {len} bytes; plans are limited to {MAX_PLAN_BYTES} bytes"),
     )
@@ -72,7 +73,7 @@ pub fn load_bytes(name: String, origin: String, bytes: &[u8]) -> Loaded {
             let source = Arc::new(SourceFile::new(name.clone(), ""));
             let d = Diagnostic::file_level(
                 Severity::Error,
-                "yaml-syntax",
+                Code::YamlSyntax,
                 &name,
                 format!("plan file is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
             )
@@ -113,7 +114,7 @@ pub fn parse_whole(text: &str) -> Result<PlanFile, YamlError> {
 
 fn parse(source: &SourceFile) -> Result<PlanFile, Diagnostic> {
     if source.text.trim().is_empty() {
-        return Err(Diagnostic::file_level(Severity::Error, "missing-field", &source.name, "plan file is empty")
+        return Err(Diagnostic::file_level(Severity::Error, Code::MissingField, &source.name, "plan file is empty")
             .with_help("a plan needs at least `apiVersion: plan/v1` and `name:`"));
     }
     // catch_unwind: a loader bug must surface as a diagnostic, never abort a lint of many files.
@@ -123,7 +124,7 @@ fn parse(source: &SourceFile) -> Result<PlanFile, Diagnostic> {
         Ok(Err(e)) => Err(yaml_error(source, &e)),
         Err(_) => Err(Diagnostic::file_level(
             Severity::Error,
-            "yaml-syntax",
+            Code::YamlSyntax,
             &source.name,
             "the YAML parser failed on this file",
         )),
@@ -146,7 +147,7 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
         .unwrap_or(Pos { line: 1, column: 1, offset: 0, len: 0 });
     let (code, message, help) = match inner {
         YamlError::SerdeUnknownField { field, expected, .. } => (
-            "unknown-field",
+            Code::UnknownField,
             format!("unknown field `{field}`"),
             Some(
                 did_you_mean(field, expected.iter().copied())
@@ -155,25 +156,25 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
         ),
         YamlError::SerdeMissingField { field, .. } => {
             let field = if *field == "api_version" { "apiVersion" } else { field };
-            ("missing-field", format!("missing field `{field}`"), Some(format!("add `{field}:` here")))
+            (Code::MissingField, format!("missing field `{field}`"), Some(format!("add `{field}:` here")))
         }
         YamlError::DuplicateMappingKey { key, .. } => (
-            "yaml-syntax",
+            Code::YamlSyntax,
             format!("duplicate key `{}`", key.as_deref().unwrap_or("?")),
             Some("a key may appear once in a mapping; remove or merge the other one".to_owned()),
         ),
         YamlError::QuotingRequired { value, .. } => (
-            "invalid-value",
+            Code::InvalidValue,
             format!("expected a string, found `{value}`"),
             Some(format!("YAML reads an unquoted `{value}` as a {}; quote it: \"{value}\"", scalar_kind(value))),
         ),
         YamlError::InvalidBooleanStrict { .. } => (
-            "invalid-value",
+            Code::InvalidValue,
             "expected `true` or `false`".to_owned(),
             Some("YAML 1.2 booleans are `true` and `false`; `yes`, `no`, `on` and `off` are strings".to_owned()),
         ),
         YamlError::InvalidScalar { ty, .. } => (
-            "invalid-value",
+            Code::InvalidValue,
             match *ty {
                 "u32" | "u64" | "usize" => "expected a whole number (0 or more)".to_owned(),
                 "bool" => "expected `true` or `false`".to_owned(),
@@ -192,7 +193,7 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
             };
             pos = at;
             (
-                "invalid-value",
+                Code::InvalidValue,
                 strip_location(&inner.to_string()),
                 Some(format!("YAML reads an unquoted `{value}` as a {}; quote it: \"{value}\"", kind(unexpected))),
             )
@@ -206,7 +207,7 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
                 pos = at;
             }
             (
-                "invalid-value",
+                Code::InvalidValue,
                 format!("expected {expected}, found the string \"{bare}\""),
                 Some(format!("write it without quotes: {bare}")),
             )
@@ -215,7 +216,7 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
             if let Some((_, at)) = token_after_key(source, pos) {
                 pos = at;
             }
-            ("invalid-value", strip_location(&inner.to_string()), None)
+            (Code::InvalidValue, strip_location(&inner.to_string()), None)
         }
         YamlError::SerdeInvalidType { .. }
         | YamlError::SerdeInvalidValue { .. }
@@ -225,7 +226,7 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
         | YamlError::AliasReplayLimitExceeded { .. }
         | YamlError::AliasExpansionLimitExceeded { .. }
         | YamlError::AliasReplayStackDepthExceeded { .. } => {
-            ("invalid-value", strip_location(&inner.to_string()), None)
+            (Code::InvalidValue, strip_location(&inner.to_string()), None)
         }
         _ => {
             let message = strip_location(&inner.to_string());
@@ -235,12 +236,12 @@ fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {
             {
                 pos = source.pos(pos.offset as usize + tab, 1);
                 (
-                    "yaml-syntax",
+                    Code::YamlSyntax,
                     "a tab where YAML expects indentation or a value".to_owned(),
                     Some("YAML indents with spaces: replace the tab with spaces".to_owned()),
                 )
             } else {
-                ("yaml-syntax", message, None)
+                (Code::YamlSyntax, message, None)
             }
         }
     };
@@ -281,9 +282,9 @@ fn token_after_key(source: &SourceFile, key: Pos) -> Option<(&str, Pos)> {
 }
 
 /// `timeout:` with nothing after it, or `~`/`null`.
-fn empty_value() -> (&'static str, String, Option<String>) {
+fn empty_value() -> (Code, String, Option<String>) {
     (
-        "invalid-value",
+        Code::InvalidValue,
         "this field has no value (YAML reads it as null)".to_owned(),
         Some("give it a value, or remove the line".to_owned()),
     )

@@ -5,6 +5,7 @@
 //! rest, and render every step that needs no capture. Whatever fails here
 //! fails before anything runs.
 
+use crate::code::Code;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
@@ -57,7 +58,7 @@ pub enum Failure {
     ReleasePlan { name: String, base: String },
     /// A template that does not render with the values given (secrets already masked).
     #[error("{file}:{line}:{column}: error[{code}]: step `{step}`, {message}")]
-    Render { file: String, line: u32, column: u32, code: &'static str, step: String, message: String },
+    Render { file: String, line: u32, column: u32, code: Code, step: String, message: String },
 }
 
 impl Failure {
@@ -83,7 +84,7 @@ impl Failure {
             },
             Failure::ReleasePlan { .. } => format!("error: {self}\n"),
             Failure::Render { code, .. } => {
-                let help = if *code == "not-boolean" {
+                let help = if *code == Code::NotBoolean {
                     "`when` and `assert` must render exactly `true` or `false`; check the template and the values given"
                 } else {
                     "every template must render before anything runs; check the values given"

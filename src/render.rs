@@ -2,6 +2,7 @@
 //! paths and environment that will run. `show` and `run` both use this, so
 //! what `show` prints is what runs.
 
+use crate::code::Code;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -86,12 +87,12 @@ pub struct RenderError {
     pub field: &'static str,
     pub pos: Pos,
     /// `not-boolean` for a `when`/`assert` that rendered neither `true` nor `false`.
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
 }
 
 fn at<T>(field: &'static str, pos: Pos, r: Result<T, String>) -> Result<T, RenderError> {
-    r.map_err(|message| RenderError { field, pos, code: "template-syntax", message })
+    r.map_err(|message| RenderError { field, pos, code: Code::TemplateSyntax, message })
 }
 
 fn boolean(field: &'static str, t: &Sp<String>, ctx: &Value, r: &Renderer) -> Result<bool, RenderError> {
@@ -102,7 +103,7 @@ fn boolean(field: &'static str, t: &Sp<String>, ctx: &Value, r: &Renderer) -> Re
         other => Err(RenderError {
             field,
             pos: t.pos,
-            code: "not-boolean",
+            code: Code::NotBoolean,
             message: format!("rendered `{other}`, expected exactly `true` or `false`"),
         }),
     }
@@ -146,7 +147,7 @@ pub fn render_step(step: &CStep, ctx: &Value, r: &Renderer) -> Result<RenderedSt
         return Err(RenderError {
             field: "id",
             pos: d.id.pos,
-            code: "no-action",
+            code: Code::NoAction,
             message: "step has no action".into(),
         });
     };
