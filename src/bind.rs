@@ -16,7 +16,7 @@ use crate::compile::{Scope, full_match, parse_duration};
 use crate::diagnostic::did_you_mean;
 use crate::load::LoadedPlan;
 use crate::model::{FactDecl, RunAction};
-use crate::template::{Escape, Renderer, parse_version, split_words};
+use crate::template::{Escape, Renderer, SplitError, TemplateError, parse_version, split_words};
 
 pub const FACT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -293,7 +293,7 @@ pub fn bind(
                 None => {
                     return Err(BindError::Fact {
                         name: name.clone(),
-                        message,
+                        message: message.to_string(),
                         help: format!("give the value instead: --var {name}=VALUE"),
                     });
                 }
@@ -305,7 +305,18 @@ pub fn bind(
 }
 
 /// Runs a fact's probe: no stdin, its own process group, killed at the timeout.
-fn probe(f: &FactDecl, ctx: &Value, renderer: &Renderer) -> Result<String, String> {
+/// Why a probe gave no value.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("cannot split the command into words: {0}")]
+    Split(#[from] SplitError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn probe(f: &FactDecl, ctx: &Value, renderer: &Renderer) -> Result<String, ProbeError> {
     let (mut cmd, display) = match (&f.run, &f.shell) {
         (Some(run), _) => {
             let words: Vec<String> = match &run.value {
@@ -313,7 +324,7 @@ fn probe(f: &FactDecl, ctx: &Value, renderer: &Renderer) -> Result<String, Strin
                 RunAction::Argv(ws) => ws.iter().map(|w| w.value.clone()).collect(),
             };
             let words = words.iter().map(|w| renderer.render(w, ctx, Escape::None)).collect::<Result<Vec<_>, _>>()?;
-            let (prog, args) = words.split_first().ok_or("empty command")?;
+            let (prog, args) = words.split_first().ok_or_else(|| ProbeError::Failed("empty command".into()))?;
             let mut cmd = Command::new(prog);
             cmd.args(args);
             (cmd, format!("`{}`", words.join(" ")))
@@ -324,13 +335,13 @@ fn probe(f: &FactDecl, ctx: &Value, renderer: &Renderer) -> Result<String, Strin
             cmd.args(["-eu", "-c", &script]);
             (cmd, "its shell script".to_owned())
         }
-        (None, None) => return Err("no command".into()),
+        (None, None) => return Err(ProbeError::Failed("no command".into())),
     };
     let timeout = f.timeout.as_ref().and_then(|t| parse_duration(&t.value).ok()).unwrap_or(FACT_TIMEOUT);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start {display}: {e}"))?;
-    let mut out = child.stdout.take().ok_or("no stdout")?;
-    let mut err = child.stderr.take().ok_or("no stderr")?;
+    let mut child = cmd.spawn().map_err(|e| ProbeError::Failed(format!("cannot start {display}: {e}")))?;
+    let mut out = child.stdout.take().ok_or_else(|| ProbeError::Failed("no stdout".into()))?;
+    let mut err = child.stderr.take().ok_or_else(|| ProbeError::Failed("no stderr".into()))?;
     let reader = std::thread::spawn(move || {
         let mut s = Vec::new();
         let _ = out.read_to_end(&mut s);
@@ -343,14 +354,14 @@ fn probe(f: &FactDecl, ctx: &Value, renderer: &Renderer) -> Result<String, Strin
     });
     let start = Instant::now();
     let status = loop {
-        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+        if let Some(st) = child.try_wait().map_err(|e| ProbeError::Failed(e.to_string()))? {
             break st;
         }
         if start.elapsed() > timeout {
             let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
             let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
             let _ = child.wait();
-            return Err(format!("{display} timed out after {timeout:?}"));
+            return Err(ProbeError::Failed(format!("{display} timed out after {timeout:?}")));
         }
         std::thread::sleep(Duration::from_millis(5));
     };
@@ -358,16 +369,17 @@ fn probe(f: &FactDecl, ctx: &Value, renderer: &Renderer) -> Result<String, Strin
     let stderr = String::from_utf8_lossy(&ereader.join().unwrap_or_default()).into_owned();
     if !status.success() {
         let last = stderr.lines().last().unwrap_or("").trim();
-        return Err(format!(
+        return Err(ProbeError::Failed(format!(
             "{display} failed ({status}){}",
             if last.is_empty() { String::new() } else { format!(": {last}") }
-        ));
+        )));
     }
     match &f.pattern {
         Some(p) => {
-            let re = regex::Regex::new(&p.value).map_err(|e| e.to_string())?;
-            let caps =
-                re.captures(&stdout).ok_or_else(|| format!("output of {display} does not match `{}`", p.value))?;
+            let re = regex::Regex::new(&p.value).map_err(|e| ProbeError::Failed(e.to_string()))?;
+            let caps = re
+                .captures(&stdout)
+                .ok_or_else(|| ProbeError::Failed(format!("output of {display} does not match `{}`", p.value)))?;
             Ok(caps.get(1).or_else(|| caps.get(0)).map_or("", |m| m.as_str()).trim().to_owned())
         }
         None => Ok(stdout.trim().to_owned()),
@@ -401,7 +413,11 @@ pub fn select_releases(
     };
     let ctx = values.context(&base.plan.name.value, None, "", &HashMap::new());
     let render = |t: &str| renderer.render(t, &ctx, Escape::None).map(|s| s.trim().to_owned());
-    let err = |message: String| BindError::Releases {
+    let err = |message: TemplateError| BindError::Releases {
+        message: message.to_string(),
+        help: "check the values of the variables `releases:` uses".into(),
+    };
+    let not_version = |message: String| BindError::Releases {
         message,
         help: "check the values of the variables `releases:` uses".into(),
     };
@@ -410,9 +426,9 @@ pub fn select_releases(
     let from_v = if from.is_empty() {
         None
     } else {
-        Some(parse_version(&from).ok_or_else(|| err(format!("`from` rendered `{from}`, not a version")))?)
+        Some(parse_version(&from).ok_or_else(|| not_version(format!("`from` rendered `{from}`, not a version")))?)
     };
-    let to_v = parse_version(&to).ok_or_else(|| err(format!("`to` rendered `{to}`, not a version")))?;
+    let to_v = parse_version(&to).ok_or_else(|| not_version(format!("`to` rendered `{to}`, not a version")))?;
     let shown_from = if from.is_empty() { "nothing installed".to_owned() } else { from.clone() };
     Ok(releases
         .iter()

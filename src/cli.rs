@@ -138,6 +138,6 @@ pub struct RunArgs {
     pub grace: std::time::Duration,
 }
 
-fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
-    crate::compile::parse_duration(s).map_err(|e| format!("{e}; e.g. 500ms, 10s, 1m"))
+fn parse_grace(s: &str) -> Result<std::time::Duration, crate::compile::DurationError> {
+    crate::compile::parse_duration(s)
 }

@@ -236,22 +236,30 @@ fn valid_var_name(s: &str) -> bool {
 /// A duration such as `500ms`, `90s`, `30m` or `1h30m` ([`DURATION_PATTERN`],
 /// read by humantime with checked arithmetic). A bare number is refused: `90`
 /// could be seconds or minutes.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("`{s}` has no unit; write `{s}s` for seconds"));
+        return Err(DurationError::NoUnit(s.to_owned()));
     }
     static GRAMMAR: std::sync::LazyLock<regex::Regex> =
         std::sync::LazyLock::new(|| regex::Regex::new(DURATION_PATTERN).expect("a valid regex"));
     if !GRAMMAR.is_match(s) {
-        return Err(format!("`{s}` is not a duration"));
+        return Err(DurationError::NotADuration { text: s.to_owned(), why: None });
     }
-    let too_long =
-        || format!("`{s}` is longer than the longest duration plan takes ({} days)", MAX_DURATION.as_secs() / 86_400);
     match humantime::parse_duration(s) {
         Ok(d) if d <= MAX_DURATION => Ok(d),
-        Ok(_) | Err(humantime::DurationError::NumberOverflow) => Err(too_long()),
-        Err(e) => Err(format!("`{s}` is not a duration: {e}")),
+        Ok(_) | Err(humantime::DurationError::NumberOverflow) => Err(DurationError::TooLong(s.to_owned())),
+        Err(e) => Err(DurationError::NotADuration { text: s.to_owned(), why: Some(e.to_string()) }),
     }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DurationError {
+    #[error("`{0}` has no unit; write `{0}s` for seconds")]
+    NoUnit(String),
+    #[error("`{text}` is not a duration{}", why.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    NotADuration { text: String, why: Option<String> },
+    #[error("`{0}` is longer than the longest duration plan takes ({MAX_DAYS} days)")]
+    TooLong(String),
 }
 
 /// What a duration looks like (the JSON Schema says the same): numbers with
@@ -260,7 +268,8 @@ pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d))+$";
 
 /// No step, probe or grace period waits longer: every deadline computed from
 /// a duration stays far inside what a clock can represent.
-pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
+pub const MAX_DURATION: Duration = Duration::from_secs(MAX_DAYS * 86_400);
+const MAX_DAYS: u64 = 366;
 
 /// Compiles exactly what runs: a base plan and the release plans of the
 /// window, merged into one checked graph. `excluded` are the base's other

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod code;
 pub mod compile;
 pub mod diagnostic;
+pub mod error;
 pub mod graph;
 pub mod journal;
 pub mod lint;

@@ -7,7 +7,8 @@ use plan::cli::{Cli, Command, LintFormat, VarArgs};
 use plan::diagnostic::render_human;
 use plan::template::Renderer;
 
-use plan::run::{EXIT_FAILED, EXIT_INVALID};
+use plan::error::Error;
+use plan::run::EXIT_FAILED;
 
 fn inputs(v: &VarArgs) -> Inputs {
     Inputs { vars: v.vars.clone(), vars_files: v.vars_files.clone(), ..Inputs::default() }
@@ -32,30 +33,25 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
+    // The one place an error is printed.
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_INVALID)
+            eprint!("{}", e.render());
+            ExitCode::from(e.exit_code())
         }
     }
 }
 
-fn out(s: &str) -> anyhow::Result<()> {
-    Ok(plan::output::out(s)?)
+fn out(s: &str) -> Result<(), Error> {
+    plan::output::out(s).map_err(|e| Error::usage(format!("cannot write the output: {e}"), None))
 }
 
-fn run(cli: Cli) -> anyhow::Result<u8> {
+fn run(cli: Cli) -> Result<u8, Error> {
     let renderer = Renderer::new();
     match cli.command {
         Command::Lint { paths, format, deny_warnings, path } => {
-            let report = match plan::lint::lint(&paths, &path.plans_dirs) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: {e}\n  help: {}", e.help());
-                    return Ok(EXIT_INVALID);
-                }
-            };
+            let report = plan::lint::lint(&paths, &path.plans_dirs)?;
             match format {
                 LintFormat::Json => out(&format!("{}\n", report.json()))?,
                 LintFormat::Human => {
@@ -78,36 +74,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Show { plan: arg, vars, path } => {
-            match plan::prepare::prepare(&arg, &path.plans_dirs, &inputs(&vars), &renderer) {
-                Ok(p) => {
-                    out(&plan::show::show(&p))?;
-                    match plan::show::would_stop(&p, |_| true) {
-                        Some(stop) => {
-                            out(&format!("\n{stop}"))?;
-                            Ok(EXIT_FAILED)
-                        }
-                        None => Ok(0),
-                    }
+            let p = plan::prepare::prepare(&arg, &path.plans_dirs, &inputs(&vars), &renderer)?;
+            out(&plan::show::show(&p))?;
+            match plan::show::would_stop(&p, |_| true) {
+                Some(stop) => {
+                    out(&format!("\n{stop}"))?;
+                    Ok(EXIT_FAILED)
                 }
-                Err(f) => {
-                    eprint!("{}", f.render());
-                    Ok(EXIT_INVALID)
-                }
+                None => Ok(0),
             }
         }
         Command::Graph { plan: arg, format, path } => {
-            match plan::prepare::load(&arg, &path.plans_dirs).and_then(|f| Ok(f.compile_all()?)) {
-                Ok(all) => {
-                    out(&plan::show::graph(&all, format))?;
-                    Ok(0)
-                }
-                Err(f) => {
-                    eprint!("{}", f.render());
-                    Ok(EXIT_INVALID)
-                }
-            }
+            let family = plan::prepare::load(&arg, &path.plans_dirs)?;
+            let all = family.compile_all().map_err(plan::prepare::Failure::from)?;
+            out(&plan::show::graph(&all, format))?;
+            Ok(0)
         }
-        Command::Run(a) => Ok(plan::run::run(plan::run::RunRequest {
+        Command::Run(a) => plan::run::run(plan::run::RunRequest {
             plan: a.plan,
             inputs: inputs(&a.vars),
             plans_dirs: a.path.plans_dirs,
@@ -122,9 +105,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             state_dir: a.state_dir,
             json: a.output == plan::cli::RunOutput::Json,
             grace: a.grace,
-        })),
+        }),
         Command::Runs { state_dir } => Ok(plan::run::runs(state_dir.as_deref())),
-        Command::Status { run_id, state_dir } => Ok(plan::run::status(state_dir.as_deref(), run_id.as_deref())),
+        Command::Status { run_id, state_dir } => plan::run::status(state_dir.as_deref(), run_id.as_deref()),
         Command::Schema => {
             out(&plan::schema::schema_json())?;
             Ok(0)

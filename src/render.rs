@@ -91,8 +91,8 @@ pub struct RenderError {
     pub message: String,
 }
 
-fn at<T>(field: &'static str, pos: Pos, r: Result<T, String>) -> Result<T, RenderError> {
-    r.map_err(|message| RenderError { field, pos, code: Code::TemplateSyntax, message })
+fn at<T, E: std::fmt::Display>(field: &'static str, pos: Pos, r: Result<T, E>) -> Result<T, RenderError> {
+    r.map_err(|e| RenderError { field, pos, code: Code::TemplateSyntax, message: e.to_string() })
 }
 
 fn boolean(field: &'static str, t: &Sp<String>, ctx: &Value, r: &Renderer) -> Result<bool, RenderError> {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::bind::Inputs;
 use crate::compile::Compiled;
 use crate::diagnostic::did_you_mean;
+use crate::error::Error;
 use crate::journal::{self, Event, FileSum, Journal, Lock, RunStatus, RunSummary, Status, now, sha256_hex};
 use crate::prepare::{self, Prepared};
 use crate::render::render_step;
@@ -18,7 +19,6 @@ use crate::template::Renderer;
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_INVALID: u8 = 2;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Clone)]
@@ -40,28 +40,26 @@ pub struct RunRequest {
     pub grace: Duration,
 }
 
-fn fail(msg: &str, help: Option<&str>) -> u8 {
-    eprintln!("error: {msg}");
-    if let Some(h) = help {
-        eprintln!("  help: {h}");
-    }
-    EXIT_INVALID
+const RUNS_HELP: &str = "`plan runs` lists the runs in this state dir";
+
+fn fail(msg: &str, help: Option<&str>) -> Error {
+    Error::usage(msg, help)
 }
 
 /// The run a `--resume` continues: the one named, or the newest of this plan that did not succeed.
-fn find_resumable(state: &Path, plan: &str, id: Option<&str>) -> Result<RunSummary, String> {
+fn find_resumable(state: &Path, plan: &str, id: Option<&str>) -> Result<RunSummary, Error> {
     let runs = journal::list_runs(state);
     match id {
         Some(id) => {
             let r = runs
                 .into_iter()
                 .find(|r| r.run_id == id)
-                .ok_or_else(|| format!("no run `{id}` in {}", state.display()))?;
+                .ok_or_else(|| fail(&format!("no run `{id}` in {}", state.display()), Some(RUNS_HELP)))?;
             if r.plan != plan {
-                return Err(format!("run `{id}` is a run of `{}`, not `{plan}`", r.plan));
+                return Err(fail(&format!("run `{id}` is a run of `{}`, not `{plan}`", r.plan), Some(RUNS_HELP)));
             }
             if r.status == Some(RunStatus::Succeeded) {
-                return Err(format!("run `{id}` succeeded; there is nothing to resume"));
+                return Err(fail(&format!("run `{id}` succeeded; there is nothing to resume"), Some(RUNS_HELP)));
             }
             Ok(r)
         }
@@ -70,11 +68,13 @@ fn find_resumable(state: &Path, plan: &str, id: Option<&str>) -> Result<RunSumma
             .rev()
             .filter(|r| r.plan == plan)
             .find(|r| r.status != Some(RunStatus::Succeeded))
-            .ok_or_else(|| format!("no failed or interrupted run of `{plan}` in {}", state.display())),
+            .ok_or_else(|| {
+                fail(&format!("no failed or interrupted run of `{plan}` in {}", state.display()), Some(RUNS_HELP))
+            }),
     }
 }
 
-fn step_indices(c: &Compiled, ids: &[String], flag: &str) -> Result<HashSet<usize>, u8> {
+fn step_indices(c: &Compiled, ids: &[String], flag: &str) -> Result<HashSet<usize>, Error> {
     let mut out = HashSet::new();
     for id in ids {
         match c.graph.index.get(id) {
@@ -90,52 +90,26 @@ fn step_indices(c: &Compiled, ids: &[String], flag: &str) -> Result<HashSet<usiz
     Ok(out)
 }
 
-pub fn run(req: RunRequest) -> u8 {
+pub fn run(req: RunRequest) -> Result<u8, Error> {
     let renderer = Renderer::new();
     let state = journal::state_dir(req.state_dir.as_deref());
     let mut inputs = req.inputs.clone();
     let mut earlier_run: Option<RunSummary> = None;
     if let Some(resume_id) = &req.resume {
-        let name = match prepare::load(&req.plan, &req.plans_dirs) {
-            Ok(family) => family.base.plan.name.value.clone(),
-            Err(f) => {
-                eprint!("{}", f.render());
-                return EXIT_INVALID;
-            }
-        };
-        match find_resumable(&state, &name, resume_id.as_deref()) {
-            Ok(r) => {
-                inputs.journal = r.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                inputs.resuming = Some(r.run_id.clone());
-                earlier_run = Some(r);
-            }
-            Err(e) => return fail(&e, Some("`plan runs` lists the runs in this state dir")),
-        }
+        let name = prepare::load(&req.plan, &req.plans_dirs)?.base.plan.name.value.clone();
+        let r = find_resumable(&state, &name, resume_id.as_deref())?;
+        inputs.journal = r.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        inputs.resuming = Some(r.run_id.clone());
+        earlier_run = Some(r);
     }
-    let p = match prepare::prepare(&req.plan, &req.plans_dirs, &inputs, &renderer) {
-        Ok(p) => p,
-        Err(f) => {
-            eprint!("{}", f.render());
-            return EXIT_INVALID;
-        }
-    };
+    let p = prepare::prepare(&req.plan, &req.plans_dirs, &inputs, &renderer)?;
     let c = &p.compiled;
     let plan_name = c.base().name.value.clone();
     let run_id = earlier_run.as_ref().map_or_else(journal::new_run_id, |r| r.run_id.clone());
     let secrets = Arc::new(p.values.secrets());
     let release = c.base().release.as_ref().map(|r| r.value.clone());
-    let only = if req.only.is_empty() {
-        None
-    } else {
-        match step_indices(c, &req.only, "--only") {
-            Ok(s) => Some(s),
-            Err(code) => return code,
-        }
-    };
-    let skip = match step_indices(c, &req.skip, "--skip") {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+    let only = if req.only.is_empty() { None } else { Some(step_indices(c, &req.only, "--only")?) };
+    let skip = step_indices(c, &req.skip, "--skip")?;
 
     // What the resumed run already did, and whether it still means the same.
     let mut earlier: HashMap<usize, Earlier> = HashMap::new();
@@ -160,14 +134,14 @@ pub fn run(req: RunRequest) -> u8 {
             }
         }
         if !changed.is_empty() && !req.force {
-            return fail(
+            return Err(fail(
                 &format!(
                     "cannot resume run {}: these steps succeeded but their definition changed since: {}",
                     r.run_id,
                     changed.join(", ")
                 ),
                 Some("check the plan and the values given; --force runs the changed steps again"),
-            );
+            ));
         }
     }
     if let Some(only) = &only {
@@ -176,25 +150,25 @@ pub fn run(req: RunRequest) -> u8 {
         for &i in only {
             for n in c.graph.needs(i) {
                 if !only.contains(&n) && !earlier.contains_key(&n) {
-                    return fail(
+                    return Err(fail(
                         &format!(
                             "--only `{}`: its need `{}` has not succeeded in this run",
                             c.steps[i].decl.id.value, c.steps[n].decl.id.value
                         ),
                         Some("add the need to --only, or --resume a run in which it succeeded"),
-                    );
+                    ));
                 }
             }
         }
     }
 
     if req.dry_run {
-        return dry_run(&p, &earlier, &only, &skip);
+        return Ok(dry_run(&p, &earlier, &only, &skip));
     }
 
     let _lock = match Lock::acquire(&state, &plan_name, &run_id) {
         Ok(l) => l,
-        Err(e) => return fail(&e.to_string(), Some("wait for it to finish, or stop it (Ctrl-C) first")),
+        Err(e) => return Err(fail(&e.to_string(), Some("wait for it to finish, or stop it (Ctrl-C) first"))),
     };
     // A crashed run may have left a step's processes behind: never run a step
     // again while its previous attempt is still going.
@@ -217,7 +191,10 @@ pub fn run(req: RunRequest) -> u8 {
     let mut journal = match journal {
         Ok(j) => j,
         Err(e) => {
-            return fail(&format!("cannot create the journal in {}: {e}", state.display()), Some("check --state-dir"));
+            return Err(fail(
+                &format!("cannot create the journal in {}: {e}", state.display()),
+                Some("check --state-dir"),
+            ));
         }
     };
     let first = match &earlier_run {
@@ -244,7 +221,7 @@ pub fn run(req: RunRequest) -> u8 {
         },
     };
     if let Err(e) = journal.append(&first) {
-        return fail(&format!("cannot write the journal: {e}"), None);
+        return Err(fail(&format!("cannot write the journal: {e}"), None));
     }
     let journal_path = journal.dir.join("journal.jsonl").display().to_string();
 
@@ -262,7 +239,7 @@ pub fn run(req: RunRequest) -> u8 {
     let base_ctx = p.values.context(&plan_name, release.as_deref(), &run_id, &HashMap::new());
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}"), None),
+        Err(e) => return Err(fail(&format!("cannot start the runtime: {e}"), None)),
     };
     let started = Instant::now();
     let outcome = rt.block_on(async {
@@ -270,11 +247,11 @@ pub fn run(req: RunRequest) -> u8 {
         scheduler::execute(c, &base_ctx, &renderer, journal, reporter.clone(), secrets.clone(), opts, signals).await
     });
     reporter.run_finished(&run_id, outcome.status, started.elapsed(), &outcome.steps, &journal_path);
-    match outcome.status {
+    Ok(match outcome.status {
         RunStatus::Succeeded => EXIT_OK,
         RunStatus::Failed => EXIT_FAILED,
         RunStatus::Interrupted => EXIT_INTERRUPTED,
-    }
+    })
 }
 
 fn dry_run(
@@ -337,7 +314,7 @@ pub fn runs(state_dir: Option<&Path>) -> u8 {
     EXIT_OK
 }
 
-pub fn status(state_dir: Option<&Path>, run_id: Option<&str>) -> u8 {
+pub fn status(state_dir: Option<&Path>, run_id: Option<&str>) -> Result<u8, Error> {
     let state = journal::state_dir(state_dir);
     let runs = journal::list_runs(&state);
     let r = match run_id {
@@ -345,13 +322,13 @@ pub fn status(state_dir: Option<&Path>, run_id: Option<&str>) -> u8 {
         None => runs.into_iter().last(),
     };
     let Some(r) = r else {
-        return fail(
+        return Err(fail(
             &match run_id {
                 Some(id) => format!("no run `{id}` in {}", state.display()),
                 None => format!("no runs in {}", state.display()),
             },
             Some("`plan runs` lists the runs; --state-dir chooses the folder"),
-        );
+        ));
     };
     crate::outln!("run {} of {}: {}", r.run_id, r.plan, r.state());
     crate::outln!(
@@ -380,5 +357,5 @@ pub fn status(state_dir: Option<&Path>, run_id: Option<&str>) -> u8 {
             crate::outln!("{:<w$}  └ {m}", "");
         }
     }
-    EXIT_OK
+    Ok(EXIT_OK)
 }

@@ -596,10 +596,10 @@ async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::
             let (path, within) = (path.clone(), within.clone());
             let res = tokio::task::spawn_blocking(move || crate::builtin::remove(&path, within.as_deref()))
                 .await
-                .unwrap_or_else(|e| Err(e.to_string()));
+                .unwrap_or_else(|e| Err(crate::builtin::RemoveError(e.to_string())));
             return match res {
                 Ok(m) => outcome(Status::Succeeded, Some(mask(&m, &sh.secrets))),
-                Err(m) => outcome(Status::Failed, Some(mask(&m, &sh.secrets))),
+                Err(e) => outcome(Status::Failed, Some(mask(&e.to_string(), &sh.secrets))),
             };
         }
     };

@@ -106,17 +106,17 @@ impl Renderer {
         Renderer { plain: mk(handlebars::no_escape), shell: mk(shell_quote) }
     }
 
-    pub fn render(&self, template: &str, ctx: &Value, escape: Escape) -> Result<String, String> {
+    pub fn render(&self, template: &str, ctx: &Value, escape: Escape) -> Result<String, TemplateError> {
         if !template.contains("{{") {
             return Ok(template.to_owned());
         }
         // Lint refused these already; a template from elsewhere (a fact's default) is held to the same.
-        check_limits(template).map_err(|e| e.message)?;
+        check_limits(template).map_err(|e| TemplateError(e.message))?;
         let rendered = match escape {
             Escape::None => self.plain.render_template(template, ctx),
             Escape::Shell => self.shell.render_template(&requote_shell(template), ctx),
         };
-        rendered.map_err(|e| render_error_message(&e))
+        rendered.map_err(|e| TemplateError(render_error_message(&e)))
     }
 }
 
@@ -126,6 +126,24 @@ fn render_error_message(e: &RenderError) -> String {
         RenderErrorReason::MissingVariable(None) => "undefined variable".to_owned(),
         other => other.to_string(),
     }
+}
+
+/// A template that did not render: undefined names, helper errors.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(pub String);
+
+/// A `run:` line that does not split into words.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SplitError {
+    #[error("unclosed `{{{{`")]
+    UnclosedMustache,
+    #[error("unclosed single quote")]
+    UnclosedSingle,
+    #[error("unclosed double quote")]
+    UnclosedDouble,
+    #[error("trailing backslash")]
+    TrailingBackslash,
 }
 
 /// Quotes a value for `sh` so it is always exactly one word, whatever it holds.
@@ -149,7 +167,7 @@ pub fn shell_quote(s: &str) -> String {
 /// Splits a `run:` line into words by POSIX shell rules (quotes, backslashes),
 /// before any rendering, so a value can never add or remove a word.
 /// `{{ ... }}` is kept whole, so a helper call with spaces stays in its word.
-pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+pub fn split_words(line: &str) -> Result<Vec<String>, SplitError> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -163,7 +181,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
                 }
             }
             '{' if line[i..].starts_with("{{") => {
-                let end = line[i..].find("}}").ok_or_else(|| "unclosed `{{`".to_owned())?;
+                let end = line[i..].find("}}").ok_or(SplitError::UnclosedMustache)?;
                 let mut end = i + end + 2;
                 while line[end..].starts_with('}') {
                     end += 1;
@@ -180,7 +198,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
                     match chars.next() {
                         Some((_, '\'')) => break,
                         Some((_, c)) => cur.push(c),
-                        None => return Err("unclosed single quote".to_owned()),
+                        None => return Err(SplitError::UnclosedSingle),
                     }
                 }
             }
@@ -196,10 +214,10 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
                                 cur.push('\\');
                                 cur.push(c);
                             }
-                            None => return Err("unclosed double quote".to_owned()),
+                            None => return Err(SplitError::UnclosedDouble),
                         },
                         Some((_, c)) => cur.push(c),
-                        None => return Err("unclosed double quote".to_owned()),
+                        None => return Err(SplitError::UnclosedDouble),
                     }
                 }
             }
@@ -208,7 +226,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
                 match chars.next() {
                     Some((_, '\n')) => {}
                     Some((_, c)) => cur.push(c),
-                    None => return Err("trailing backslash".to_owned()),
+                    None => return Err(SplitError::TrailingBackslash),
                 }
             }
             c => {

@@ -167,7 +167,7 @@ fn injection_attempts_stay_inert_in_shell() {
 fn strict_mode_refuses_undefined_names() {
     let r = Renderer::new();
     let e = r.render("echo {{nope}}", &json!({}), Escape::None).expect_err("strict");
-    assert!(e.contains("nope"), "{e}");
+    assert!(e.to_string().contains("nope"), "{e}");
 }
 
 #[test]
