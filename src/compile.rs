@@ -14,7 +14,7 @@ use crate::diagnostic::{Diagnostic, SourceFile, did_you_mean};
 use crate::graph::{self, Graph, Node};
 use crate::load::LoadedPlan;
 use crate::model::{FactDecl, Name, PlanFile, Pos, RunAction, Sp, StepDecl, VarDecl};
-use crate::template::{self, Escape};
+use crate::template;
 
 pub const API_VERSION: &str = "plan/v1";
 /// Names every template can see besides vars, facts and captures.
@@ -125,7 +125,6 @@ pub struct TemplateRef<'a> {
     pub pos: Pos,
     /// How many `{{` precede this text inside the same YAML scalar (for split `run` lines).
     pub mustache_base: usize,
-    pub escape: Escape,
 }
 
 /// A `run:` line that cannot be split into words, or has none.
@@ -156,39 +155,29 @@ pub fn step_templates(decl: &StepDecl) -> (Vec<TemplateRef<'_>>, Option<SplitErr
                     for w in words {
                         let n = template::mustache_offsets(&w).len();
                         if n > 0 {
-                            out.push(TemplateRef {
-                                text: Cow::Owned(w),
-                                pos: run.pos,
-                                mustache_base: base,
-                                escape: Escape::None,
-                            });
+                            out.push(TemplateRef { text: Cow::Owned(w), pos: run.pos, mustache_base: base });
                         }
                         base += n;
                     }
                 }
             }
-            RunAction::Argv(words) => out.extend(words.iter().map(|w| t(w, Escape::None))),
+            RunAction::Argv(words) => out.extend(words.iter().map(|w| t(w))),
         }
     }
     if let Some(s) = &decl.shell {
-        out.push(t(s, Escape::Shell));
+        out.push(t(s));
     }
     for s in [&decl.assert, &decl.message, &decl.confirm, &decl.when, &decl.cwd].into_iter().flatten() {
-        out.push(t(s, Escape::None));
+        out.push(t(s));
     }
     if let Some(r) = &decl.remove {
-        out.push(TemplateRef {
-            text: Cow::Borrowed(&r.value.path),
-            pos: r.pos,
-            mustache_base: 0,
-            escape: Escape::None,
-        });
+        out.push(TemplateRef { text: Cow::Borrowed(&r.value.path), pos: r.pos, mustache_base: 0 });
         if let Some(w) = &r.value.within {
             let base = template::mustache_offsets(&r.value.path).len();
-            out.push(TemplateRef { text: Cow::Borrowed(w), pos: r.pos, mustache_base: base, escape: Escape::None });
+            out.push(TemplateRef { text: Cow::Borrowed(w), pos: r.pos, mustache_base: base });
         }
     }
-    out.extend(decl.env.values().map(|v| t(v, Escape::None)));
+    out.extend(decl.env.values().map(|v| t(v)));
     (out, split_error)
 }
 
@@ -215,8 +204,8 @@ pub fn mustache_pos(source: &SourceFile, pos: Pos, n: usize) -> Pos {
     }
 }
 
-fn t(s: &Sp<String>, escape: Escape) -> TemplateRef<'_> {
-    TemplateRef { text: Cow::Borrowed(&s.value), pos: s.pos, mustache_base: 0, escape }
+fn t(s: &Sp<String>) -> TemplateRef<'_> {
+    TemplateRef { text: Cow::Borrowed(&s.value), pos: s.pos, mustache_base: 0 }
 }
 
 fn valid_id(s: &str) -> bool {
@@ -857,7 +846,7 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
         for s in [&r.from, &r.to] {
             check(
                 base_src,
-                &TemplateRef { text: Cow::Borrowed(&s.value), pos: s.pos, mustache_base: 0, escape: Escape::None },
+                &TemplateRef { text: Cow::Borrowed(&s.value), pos: s.pos, mustache_base: 0 },
                 None,
                 true,
                 diags,
@@ -869,7 +858,7 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
         if let Some(sh) = &f.decl.shell {
             check(
                 src,
-                &TemplateRef { text: Cow::Borrowed(&sh.value), pos: sh.pos, mustache_base: 0, escape: Escape::Shell },
+                &TemplateRef { text: Cow::Borrowed(&sh.value), pos: sh.pos, mustache_base: 0 },
                 None,
                 false,
                 diags,
@@ -879,7 +868,7 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
             match &run.value {
                 RunAction::Line(l) => check(
                     src,
-                    &TemplateRef { text: Cow::Borrowed(l), pos: run.pos, mustache_base: 0, escape: Escape::None },
+                    &TemplateRef { text: Cow::Borrowed(l), pos: run.pos, mustache_base: 0 },
                     None,
                     false,
                     diags,
@@ -888,12 +877,7 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
                     for w in ws {
                         check(
                             src,
-                            &TemplateRef {
-                                text: Cow::Borrowed(&w.value),
-                                pos: w.pos,
-                                mustache_base: 0,
-                                escape: Escape::None,
-                            },
+                            &TemplateRef { text: Cow::Borrowed(&w.value), pos: w.pos, mustache_base: 0 },
                             None,
                             false,
                             diags,

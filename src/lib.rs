@@ -6,22 +6,22 @@
 //! (variables, facts, release window) → [`render`] → `show` / `run`.
 
 pub mod bind;
-pub mod builtin;
+pub(crate) mod builtin;
 pub mod cli;
-pub mod code;
-pub mod compile;
+pub(crate) mod code;
+pub(crate) mod compile;
 pub mod diagnostic;
 pub mod error;
-pub mod graph;
+pub(crate) mod graph;
 pub mod journal;
 pub mod lint;
 pub mod load;
-pub mod model;
+pub(crate) mod model;
 pub mod output;
 pub mod prepare;
-pub mod process;
+pub(crate) mod process;
 pub mod render;
-pub mod reporter;
+pub(crate) mod reporter;
 pub mod resolve;
 pub mod run;
 pub mod scheduler;
