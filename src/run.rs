@@ -244,7 +244,14 @@ pub fn run(req: RunRequest) -> Result<u8, Error> {
     let started = Instant::now();
     let outcome = rt.block_on(async {
         let signals = scheduler::signal_stream();
-        scheduler::execute(c, &base_ctx, &renderer, journal, reporter.clone(), secrets.clone(), opts, signals).await
+        let run = scheduler::Run {
+            base_ctx: &base_ctx,
+            renderer: &renderer,
+            journal,
+            reporter: reporter.clone(),
+            secrets: secrets.clone(),
+        };
+        scheduler::execute(c, run, opts, signals).await
     });
     reporter.run_finished(&run_id, outcome.status, started.elapsed(), &outcome.steps, &journal_path);
     Ok(match outcome.status {

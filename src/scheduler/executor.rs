@@ -1,0 +1,261 @@
+//! The executor: does what the dispatcher decides. It journals a step's
+//! start, spawns it (after the sync that covers the start), waits, retries,
+//! times out and kills, and journals the end. Nothing here decides which
+//! step runs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::definition_hash;
+use super::durability::Durability;
+use crate::journal::{Event, Journal, Status, now};
+use crate::process::{self, Cancel, ProcEnd, ProcSpec};
+use crate::render::{Action, RenderedStep, mask};
+use crate::reporter::Reporter;
+
+/// How one step ended.
+pub(super) struct StepOutcome {
+    pub(super) status: Status,
+    pub(super) exit_code: Option<i32>,
+    signal: Option<String>,
+    pub(super) message: Option<String>,
+    pub(super) capture: Option<String>,
+    pub(super) duration: Duration,
+    pub(super) attempts: u32,
+}
+
+/// What every step of a run shares: the journal, the reporter, the secrets to mask, the cancel level.
+pub(super) struct Shared {
+    /// Holds the journal.
+    pub(super) durability: Arc<Durability>,
+    pub(super) barrier: process::Barrier,
+    pub(super) reporter: Arc<dyn Reporter>,
+    pub(super) secrets: Arc<Vec<String>>,
+    pub(super) grace: Duration,
+    pub(super) yes: bool,
+    pub(super) cancel: watch::Receiver<Cancel>,
+}
+
+impl Shared {
+    /// Appends and syncs.
+    pub(super) fn write(&self, e: &Event) {
+        self.journal_op(|j| j.append(e));
+    }
+
+    /// Appends; durable at the next sync, which comes before any step starts.
+    pub(super) fn write_unsynced(&self, e: &Event) {
+        self.journal_op(|j| j.append_unsynced(e));
+    }
+
+    fn journal_op(&self, f: impl FnOnce(&mut Journal) -> std::io::Result<()>) {
+        let result = self
+            .durability
+            .journal
+            .lock()
+            .map_err(|_| std::io::Error::other("journal lock poisoned"))
+            .and_then(|mut j| f(&mut j));
+        if let Err(err) = result {
+            // A journal that cannot be written is a broken promise: say so loudly.
+            self.reporter.note(&format!("error: cannot write the journal: {err}"));
+        }
+    }
+
+    /// Bytes written to the journal so far.
+    pub(super) fn written(&self) -> u64 {
+        self.durability.journal.lock().map(|j| j.written()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Makes everything written to the journal so far durable: inline for a step
+/// that runs alone, else on a blocking thread, so the runtime goes on reaping
+/// and draining the other steps.
+pub(super) async fn sync_journal(shared: &Shared, inline: bool) {
+    let through = shared.written();
+    if inline {
+        return shared.durability.make_durable(through);
+    }
+    let d = shared.durability.clone();
+    if tokio::task::spawn_blocking(move || d.make_durable(through)).await.is_err() {
+        shared.durability.make_durable(through);
+    }
+}
+
+/// A step's first `step-started`, written by the scheduler before it spawns the step.
+pub(super) struct Started {
+    definition: String,
+    log_path: std::path::PathBuf,
+}
+
+pub(super) fn journal_start(sh: &Shared, r: &RenderedStep, attempt: u32) -> Started {
+    let definition = definition_hash(r, &sh.secrets);
+    let log_path = sh.durability.journal.lock().map(|j| j.log_path(&r.id)).unwrap_or_default();
+    let log = log_path.display().to_string();
+    sh.write_unsynced(&Event::StepStarted {
+        step: r.id.clone(),
+        attempt,
+        time: now(),
+        definition: definition.clone(),
+        log,
+    });
+    sh.reporter.step_started(&r.id, attempt);
+    tracing::debug!(step = %r.id, attempt, action = r.action.kind(), "step started");
+    Started { definition, log_path }
+}
+
+pub(super) async fn run_step(sh: &Arc<Shared>, r: RenderedStep, first: Started, alone: bool) -> StepOutcome {
+    let Started { definition, log_path } = first;
+    let started = Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        if attempt > 1 {
+            journal_start(sh, &r, attempt);
+        }
+        let t = Instant::now();
+        let mut out = if *sh.cancel.borrow() != Cancel::None {
+            // A signal came between the scheduler starting this step's task
+            // and the task's first turn: the step never ran.
+            outcome(Status::Interrupted, Some("stopped before it started".into()))
+        } else {
+            attempt_once(sh, &r, &log_path, alone).await
+        };
+        out.attempts = attempt;
+        let will_retry = out.status == Status::Failed && attempt <= r.retries && *sh.cancel.borrow() == Cancel::None;
+        if out.status == Status::Failed && r.continue_on_error && !will_retry {
+            out.status = Status::FailedIgnored;
+        }
+        sh.write_unsynced(&Event::StepFinished {
+            step: r.id.clone(),
+            attempt,
+            time: now(),
+            status: out.status,
+            exit_code: out.exit_code,
+            signal: out.signal.clone(),
+            duration_ms: t.elapsed().as_millis() as u64,
+            message: out.message.clone(),
+            capture: out.capture.clone(),
+            definition: Some(definition.clone()),
+            retrying: will_retry,
+        });
+        if !will_retry {
+            out.duration = started.elapsed();
+            return out;
+        }
+        sync_journal(sh, alone).await;
+        sh.reporter.note(&format!(
+            "[{}] attempt {attempt} failed{}; retrying in {:.1}s",
+            r.id,
+            out.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default(),
+            r.retry_delay.as_secs_f64()
+        ));
+        let mut cancel = sh.cancel.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(r.retry_delay) => {}
+            _ = cancel.changed() => {
+                out.status = Status::Interrupted;
+                out.duration = started.elapsed();
+                return out;
+            }
+        }
+    }
+}
+
+fn outcome(status: Status, message: Option<String>) -> StepOutcome {
+    StepOutcome { status, exit_code: None, signal: None, message, capture: None, duration: Duration::ZERO, attempts: 1 }
+}
+
+async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::Path, alone: bool) -> StepOutcome {
+    if !matches!(r.action, Action::Run(_) | Action::Shell(_)) {
+        // A built-in acts here and now: its start must be durable first.
+        // A process step is spawned right after its sync (`process::Launch`).
+        sync_journal(sh, alone).await;
+    }
+    let (program, args) = match &r.action {
+        Action::Run(argv) => match argv.split_first() {
+            Some((p, a)) => (p.clone(), a.to_vec()),
+            None => return outcome(Status::Failed, Some("empty command".into())),
+        },
+        // The scheduler records a skipped step without running it; nothing to do here.
+        Action::Skipped => return outcome(Status::Skipped, Some("`when` is false".into())),
+        Action::Shell(script) => ("sh".to_owned(), vec!["-eu".into(), "-c".into(), script.clone()]),
+        Action::Assert { condition, message } => {
+            return if *condition {
+                outcome(Status::Succeeded, None)
+            } else {
+                outcome(Status::Failed, Some(mask(message, &sh.secrets)))
+            };
+        }
+        Action::Confirm(message) => {
+            let message = mask(message, &sh.secrets);
+            if sh.yes {
+                return outcome(Status::Succeeded, Some(format!("confirmed by --yes: {message}")));
+            }
+            if !crate::builtin::stdin_is_terminal() {
+                return outcome(
+                    Status::Failed,
+                    Some(format!(
+                        "needs a confirmation and there is no terminal; re-run with --yes to confirm: {message}"
+                    )),
+                );
+            }
+            let reporter = sh.reporter.clone();
+            let yes = tokio::task::spawn_blocking(move || reporter.confirm(&message)).await.unwrap_or(false);
+            return if yes {
+                outcome(Status::Succeeded, Some("confirmed".into()))
+            } else {
+                outcome(Status::Failed, Some("not confirmed".into()))
+            };
+        }
+        Action::Remove { path, within } => {
+            let (path, within) = (path.clone(), within.clone());
+            let res = tokio::task::spawn_blocking(move || crate::builtin::remove(&path, within.as_deref()))
+                .await
+                .unwrap_or_else(|e| Err(crate::builtin::RemoveError(e.to_string())));
+            return match res {
+                Ok(m) => outcome(Status::Succeeded, Some(mask(&m, &sh.secrets))),
+                Err(e) => outcome(Status::Failed, Some(mask(&e.to_string(), &sh.secrets))),
+            };
+        }
+    };
+    let spec = ProcSpec {
+        program,
+        args,
+        env: r.env.clone(),
+        cwd: r.cwd.clone(),
+        timeout: r.timeout,
+        grace: sh.grace,
+        capture: r.capture.is_some(),
+    };
+    let on_spawn = {
+        let (sh, id) = (sh.clone(), r.id.clone());
+        move |pgid: i32| {
+            sh.write_unsynced(&Event::StepSpawned { step: id.clone(), pgid, start_time: process::start_time(pgid) });
+        }
+    };
+    let launch =
+        process::Launch { barrier: &sh.barrier, through: sh.written(), inline: alone, spawned: Arc::new(on_spawn) };
+    let res =
+        process::run(spec, &r.id, log_path, sh.reporter.clone(), sh.secrets.clone(), sh.cancel.clone(), launch).await;
+    let capture = res.stdout.map(|s| s.trim().to_owned());
+    let mut o = match res.end {
+        ProcEnd::Exited(0) => StepOutcome { exit_code: Some(0), ..outcome(Status::Succeeded, None) },
+        ProcEnd::Exited(code) => {
+            StepOutcome { exit_code: Some(code), ..outcome(Status::Failed, Some(format!("exited with status {code}"))) }
+        }
+        ProcEnd::Signaled(sig) => {
+            StepOutcome { signal: Some(sig.clone()), ..outcome(Status::Failed, Some(format!("killed by {sig}"))) }
+        }
+        ProcEnd::TimedOut(t) => outcome(
+            Status::Failed,
+            Some(format!("timed out after {:.1}s; its process group was killed", t.as_secs_f64())),
+        ),
+        ProcEnd::Interrupted => outcome(Status::Interrupted, Some("interrupted".into())),
+        ProcEnd::SpawnFailed(m) => outcome(Status::Failed, Some(mask(&m, &sh.secrets))),
+    };
+    if o.status == Status::Succeeded {
+        o.capture = capture;
+    }
+    o
+}

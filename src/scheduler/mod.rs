@@ -1,0 +1,211 @@
+//! The scheduler: runs the compiled DAG on tokio. A step is ready when its
+//! last need is done; at most `jobs` run at once; the first failure stops
+//! new starts unless `keep_going`; a signal stops everything (SIGTERM to
+//! every running group, SIGKILL after the grace period or a second signal).
+
+mod dispatcher;
+mod durability;
+mod executor;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::compile::Compiled;
+use crate::journal::{Event, Journal, RunStatus, Status, now, sha256_hex};
+use crate::process::Cancel;
+use crate::render::{RenderedStep, mask};
+use crate::reporter::Reporter;
+use crate::template::Renderer;
+use dispatcher::{Decision, Dispatcher};
+use durability::Durability;
+use executor::{Shared, Started, StepOutcome, journal_start, run_step, sync_journal};
+
+/// What a resumed run already has for a step.
+#[derive(Debug, Clone)]
+pub struct Earlier {
+    pub capture: Option<String>,
+}
+
+pub struct Options {
+    pub jobs: usize,
+    pub keep_going: bool,
+    pub yes: bool,
+    pub grace: Duration,
+    /// Steps that succeeded in the run being resumed (and are unchanged).
+    pub earlier: HashMap<usize, Earlier>,
+    /// `--only`: run just these (their needs must be in `earlier`).
+    pub only: Option<HashSet<usize>>,
+    /// `--skip`: count these as skipped.
+    pub skip: HashSet<usize>,
+}
+
+pub struct Outcome {
+    pub status: RunStatus,
+    pub steps: Vec<(String, Status, Option<Duration>)>,
+}
+
+/// Hash of a step as rendered, secrets masked: what `--resume` compares. It
+/// hashes the step's JSON form, which stays the same across builds (a
+/// `Debug` form may not).
+pub fn definition_hash(r: &RenderedStep, secrets: &[String]) -> String {
+    let stable = serde_json::to_string(r).unwrap_or_default();
+    sha256_hex(mask(&stable, secrets).as_bytes())
+}
+
+/// Signals that stop a run; each one received raises the cancel level.
+pub fn signal_stream() -> mpsc::UnboundedReceiver<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = mpsc::unbounded_channel();
+    for (kind, name) in
+        [(SignalKind::interrupt(), "SIGINT"), (SignalKind::terminate(), "SIGTERM"), (SignalKind::hangup(), "SIGHUP")]
+    {
+        if let Ok(mut s) = signal(kind) {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while s.recv().await.is_some() {
+                    if tx.send(name).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+    rx
+}
+
+/// What [`execute`] works with besides the plan: how to render, where to
+/// journal, whom to tell, what to mask.
+pub struct Run<'a> {
+    pub base_ctx: &'a Value,
+    pub renderer: &'a Renderer,
+    pub journal: Journal,
+    pub reporter: Arc<dyn Reporter>,
+    pub secrets: Arc<Vec<String>>,
+}
+
+/// Runs the plan: the dispatcher decides, the executor does, and the loop
+/// here carries the events between them (step ended, signal received).
+pub async fn execute(
+    c: &Compiled,
+    run: Run<'_>,
+    opts: Options,
+    mut signals: mpsc::UnboundedReceiver<&'static str>,
+) -> Outcome {
+    let Run { base_ctx, renderer, journal, reporter, secrets } = run;
+    let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
+    let durability = Durability::new(journal, reporter.clone());
+    let shared = Arc::new(Shared {
+        barrier: durability.barrier(),
+        durability,
+        reporter: reporter.clone(),
+        secrets: secrets.clone(),
+        grace: opts.grace,
+        yes: opts.yes,
+        cancel: cancel_rx,
+    });
+    let mut dispatcher = Dispatcher::new(c, &opts);
+    let mut running: JoinSet<(usize, StepOutcome)> = JoinSet::new();
+    let block = |failed: usize, blocked: Vec<usize>| {
+        for d in blocked {
+            shared.write_unsynced(&settled(
+                c,
+                d,
+                Status::Blocked,
+                format!("a need failed: {}", c.steps[failed].decl.id.value),
+            ));
+        }
+    };
+    loop {
+        let mut to_start: Vec<(usize, RenderedStep)> = Vec::new();
+        while let Some(d) = dispatcher.next(running.len() + to_start.len(), base_ctx, renderer, &secrets) {
+            match d {
+                Decision::Start(i, r) => to_start.push((i, r)),
+                Decision::Settle { step, status, message } => {
+                    shared.write_unsynced(&settled(c, step, status, message.clone()));
+                    reporter.step_finished(&c.steps[step].decl.id.value, status, Duration::ZERO, Some(&message));
+                    block(step, dispatcher.finish(step, status));
+                }
+            }
+        }
+        // One sync makes the previous ends and these starts durable before any of them runs.
+        let started: Vec<(usize, RenderedStep, Started)> = to_start
+            .into_iter()
+            .map(|(i, r)| {
+                let st = journal_start(&shared, &r, 1);
+                (i, r, st)
+            })
+            .collect();
+        // Each step starts after the sync that covers its start (and every
+        // end before it); the loop goes on meanwhile, so a step that ends
+        // during a sync has its successor's start in the next one. A lone step
+        // syncs and spawns on this thread: there is nothing else to serve.
+        let alone = running.is_empty() && started.len() == 1;
+        let any_started = !started.is_empty();
+        for (i, r, st) in started {
+            let sh = shared.clone();
+            running.spawn(async move { (i, run_step(&sh, r, st, alone).await) });
+        }
+        if running.is_empty() {
+            break;
+        }
+        if !any_started {
+            // Ends with no start after them are made durable now, not at the next start.
+            let sh = shared.clone();
+            tokio::spawn(async move { sync_journal(&sh, false).await });
+        }
+        tokio::select! {
+            joined = running.join_next() => {
+                let Some(joined) = joined else { continue };
+                let (i, out) = match joined {
+                    Ok(x) => x,
+                    Err(e) => {
+                        reporter.note(&format!("error: a step task failed: {e}"));
+                        continue;
+                    }
+                };
+                let id = &c.steps[i].decl.id.value;
+                reporter.step_finished(id, out.status, out.duration, out.message.as_deref());
+                tracing::debug!(step = %id, status = out.status.as_str(), attempts = out.attempts, exit_code = ?out.exit_code, "step finished");
+                block(i, dispatcher.ran(i, out.status, out.duration, out.capture.as_ref()));
+            }
+            sig = signals.recv() => {
+                let Some(sig) = sig else { continue };
+                dispatcher.interrupt();
+                let level = if *cancel_tx.borrow() == Cancel::None { Cancel::Graceful } else { Cancel::Kill };
+                let _ = cancel_tx.send(level);
+                match level {
+                    Cancel::Graceful => reporter.note(&format!("{sig}: stopping; no new step starts, running steps get SIGTERM (again to kill now)")),
+                    _ => reporter.note(&format!("{sig}: killing running steps now")),
+                }
+            }
+        }
+    }
+    let outcome = dispatcher.outcome();
+    shared.write(&Event::RunFinished { time: now(), status: outcome.status });
+    if let Ok(st) = shared.durability.state.lock() {
+        tracing::debug!(syncs = st.syncs, steps = c.steps.len(), "journal group commit");
+    }
+    outcome
+}
+
+/// The journal record of a step that ended without running.
+fn settled(c: &Compiled, step: usize, status: Status, message: String) -> Event {
+    Event::StepFinished {
+        step: c.steps[step].decl.id.value.clone(),
+        attempt: 0,
+        time: now(),
+        status,
+        exit_code: None,
+        signal: None,
+        duration_ms: 0,
+        message: Some(message),
+        capture: None,
+        definition: None,
+        retrying: false,
+    }
+}
