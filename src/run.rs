@@ -94,137 +94,41 @@ pub fn run(req: RunRequest) -> Result<u8, Error> {
     let renderer = Renderer::new();
     let state = journal::state_dir(req.state_dir.as_deref());
     let mut inputs = req.inputs.clone();
-    let mut earlier_run: Option<RunSummary> = None;
-    if let Some(resume_id) = &req.resume {
-        let name = prepare::load(&req.plan, &req.plans_dirs)?.base.plan.name.value.clone();
-        let r = find_resumable(&state, &name, resume_id.as_deref())?;
-        inputs.journal = r.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        inputs.resuming = Some(r.run_id.clone());
-        earlier_run = Some(r);
-    }
+    let earlier_run = match &req.resume {
+        Some(resume_id) => {
+            let name = prepare::load(&req.plan, &req.plans_dirs)?.base.plan.name.value.clone();
+            let r = find_resumable(&state, &name, resume_id.as_deref())?;
+            inputs.journal = r.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            inputs.resuming = Some(r.run_id.clone());
+            Some(r)
+        }
+        None => None,
+    };
     let p = prepare::prepare(&req.plan, &req.plans_dirs, &inputs, &renderer)?;
     let c = &p.compiled;
-    let plan_name = c.base().name.value.clone();
     let run_id = earlier_run.as_ref().map_or_else(journal::new_run_id, |r| r.run_id.clone());
-    let secrets = Arc::new(p.values.secrets());
-    let release = c.base().release.as_ref().map(|r| r.value.clone());
     let only = if req.only.is_empty() { None } else { Some(step_indices(c, &req.only, "--only")?) };
     let skip = step_indices(c, &req.skip, "--skip")?;
-
-    // What the resumed run already did, and whether it still means the same.
-    let mut earlier: HashMap<usize, Earlier> = HashMap::new();
-    if let Some(r) = &earlier_run {
-        let captures: HashMap<String, String> = r
-            .steps
-            .iter()
-            .filter_map(|s| {
-                let i = *c.graph.index.get(&s.id)?;
-                Some((c.steps[i].decl.capture.as_ref()?.value.clone(), s.capture.clone()?))
-            })
-            .collect();
-        let ctx = p.values.context(&plan_name, release.as_deref(), &run_id, &captures);
-        let mut changed = Vec::new();
-        for s in r.steps.iter().filter(|s| s.status == Status::Succeeded) {
-            let Some(&i) = c.graph.index.get(&s.id) else { continue };
-            let now_def = render_step(&c.steps[i], &ctx, &renderer).ok().map(|rs| definition_hash(&rs, &secrets));
-            if now_def.is_some() && now_def == s.definition {
-                earlier.insert(i, Earlier { capture: s.capture.clone() });
-            } else {
-                changed.push(s.id.clone());
-            }
-        }
-        if !changed.is_empty() && !req.force {
-            return Err(fail(
-                &format!(
-                    "cannot resume run {}: these steps succeeded but their definition changed since: {}",
-                    r.run_id,
-                    changed.join(", ")
-                ),
-                Some("check the plan and the values given; --force runs the changed steps again"),
-            ));
-        }
-    }
+    let mut earlier = match &earlier_run {
+        Some(r) => still_done(&p, r, &run_id, &renderer, req.force)?,
+        None => HashMap::new(),
+    };
     if let Some(only) = &only {
         // Asked for by name: run them even if they succeeded before.
         earlier.retain(|i, _| !only.contains(i));
-        for &i in only {
-            for n in c.graph.needs(i) {
-                if !only.contains(&n) && !earlier.contains_key(&n) {
-                    return Err(fail(
-                        &format!(
-                            "--only `{}`: its need `{}` has not succeeded in this run",
-                            c.steps[i].decl.id.value, c.steps[n].decl.id.value
-                        ),
-                        Some("add the need to --only, or --resume a run in which it succeeded"),
-                    ));
-                }
-            }
-        }
+        check_only(c, only, &earlier)?;
     }
-
     if req.dry_run {
         return Ok(dry_run(&p, &earlier, &only, &skip));
     }
-
-    let _lock = match Lock::acquire(&state, &plan_name, &run_id) {
-        Ok(l) => l,
-        Err(e) => return Err(fail(&e.to_string(), Some("wait for it to finish, or stop it (Ctrl-C) first"))),
-    };
-    // A crashed run may have left a step's processes behind: never run a step
-    // again while its previous attempt is still going.
+    let plan_name = c.base().name.value.clone();
+    let _lock = Lock::acquire(&state, &plan_name, &run_id)
+        .map_err(|e| fail(&e.to_string(), Some("wait for it to finish, or stop it (Ctrl-C) first")))?;
     if let Some(r) = &earlier_run {
-        for s in r.steps.iter().filter(|s| matches!(s.status, Status::Interrupted | Status::Running)) {
-            if let Some((pgid, start)) = s.process
-                && crate::process::stop_leftover_group(pgid, start, req.grace)
-            {
-                eprintln!(
-                    "stopped the processes step `{}` left running in run {} (process group {pgid})",
-                    s.id, r.run_id
-                );
-            }
-        }
+        stop_leftovers(r, req.grace);
     }
-    let journal = match &earlier_run {
-        Some(r) => Journal::reopen(&state, &r.run_id),
-        None => Journal::create(&state, &run_id),
-    };
-    let mut journal = match journal {
-        Ok(j) => j,
-        Err(e) => {
-            return Err(fail(
-                &format!("cannot create the journal in {}: {e}", state.display()),
-                Some("check --state-dir"),
-            ));
-        }
-    };
-    let first = match &earlier_run {
-        Some(_) => Event::RunResumed { time: now(), pid: std::process::id() },
-        None => Event::RunStarted {
-            run_id: run_id.clone(),
-            plan: plan_name.clone(),
-            time: now(),
-            pid: std::process::id(),
-            files: c
-                .files
-                .iter()
-                .map(|f| FileSum { path: f.origin.clone(), sha256: sha256_hex(f.source.text.as_bytes()) })
-                .collect(),
-            values: p
-                .values
-                .values
-                .iter()
-                .filter(|(_, b)| !b.secret)
-                .map(|(k, b)| (k.clone(), b.value.clone()))
-                .collect(),
-            secrets: p.values.values.iter().filter(|(_, b)| b.secret).map(|(k, _)| k.clone()).collect(),
-            steps: c.graph.order.iter().map(|&i| c.steps[i].decl.id.value.clone()).collect(),
-        },
-    };
-    if let Err(e) = journal.append(&first) {
-        return Err(fail(&format!("cannot write the journal: {e}"), None));
-    }
+    let journal = open_journal(&p, &state, &run_id, earlier_run.is_some())?;
     let journal_path = journal.dir.join("journal.jsonl").display().to_string();
-
     let reporter: Arc<dyn Reporter> = if req.json {
         Arc::new(Json::new())
     } else {
@@ -236,21 +140,18 @@ pub fn run(req: RunRequest) -> Result<u8, Error> {
     }
     let jobs = req.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let opts = Options { jobs, keep_going: req.keep_going, yes: req.yes, grace: req.grace, earlier, only, skip };
-    let base_ctx = p.values.context(&plan_name, release.as_deref(), &run_id, &HashMap::new());
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => return Err(fail(&format!("cannot start the runtime: {e}"), None)),
-    };
+    let release = c.base().release.as_ref().map(|r| r.value.as_str());
+    let base_ctx = p.values.context(&plan_name, release, &run_id, &HashMap::new());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(&format!("cannot start the runtime: {e}"), None))?;
     let started = Instant::now();
     let outcome = rt.block_on(async {
         let signals = scheduler::signal_stream();
-        let run = scheduler::Run {
-            base_ctx: &base_ctx,
-            renderer: &renderer,
-            journal,
-            reporter: reporter.clone(),
-            secrets: secrets.clone(),
-        };
+        let secrets = Arc::new(p.values.secrets());
+        let run =
+            scheduler::Run { base_ctx: &base_ctx, renderer: &renderer, journal, reporter: reporter.clone(), secrets };
         scheduler::execute(c, run, opts, signals).await
     });
     reporter.run_finished(&run_id, outcome.status, started.elapsed(), &outcome.steps, &journal_path);
@@ -259,6 +160,111 @@ pub fn run(req: RunRequest) -> Result<u8, Error> {
         RunStatus::Failed => EXIT_FAILED,
         RunStatus::Interrupted => EXIT_INTERRUPTED,
     })
+}
+
+/// The steps of the resumed run that succeeded and still mean the same
+/// (rendered alike now); a succeeded step that changed is refused unless `--force`.
+fn still_done(
+    p: &Prepared,
+    r: &RunSummary,
+    run_id: &str,
+    renderer: &Renderer,
+    force: bool,
+) -> Result<HashMap<usize, Earlier>, Error> {
+    let c = &p.compiled;
+    let captures: HashMap<String, String> = r
+        .steps
+        .iter()
+        .filter_map(|s| {
+            let i = *c.graph.index.get(&s.id)?;
+            Some((c.steps[i].decl.capture.as_ref()?.value.clone(), s.capture.clone()?))
+        })
+        .collect();
+    let release = c.base().release.as_ref().map(|r| r.value.as_str());
+    let ctx = p.values.context(&c.base().name.value, release, run_id, &captures);
+    let secrets = p.values.secrets();
+    let mut earlier = HashMap::new();
+    let mut changed = Vec::new();
+    for s in r.steps.iter().filter(|s| s.status == Status::Succeeded) {
+        let Some(&i) = c.graph.index.get(&s.id) else { continue };
+        let now_def = render_step(&c.steps[i], &ctx, renderer).ok().map(|rs| definition_hash(&rs, &secrets));
+        if now_def.is_some() && now_def == s.definition {
+            earlier.insert(i, Earlier { capture: s.capture.clone() });
+        } else {
+            changed.push(s.id.clone());
+        }
+    }
+    if !changed.is_empty() && !force {
+        return Err(fail(
+            &format!(
+                "cannot resume run {}: these steps succeeded but their definition changed since: {}",
+                r.run_id,
+                changed.join(", ")
+            ),
+            Some("check the plan and the values given; --force runs the changed steps again"),
+        ));
+    }
+    Ok(earlier)
+}
+
+/// `--only` runs a step only when each of its needs is also asked for or succeeded before.
+fn check_only(c: &Compiled, only: &HashSet<usize>, earlier: &HashMap<usize, Earlier>) -> Result<(), Error> {
+    for &i in only {
+        for n in c.graph.needs(i) {
+            if !only.contains(&n) && !earlier.contains_key(&n) {
+                return Err(fail(
+                    &format!(
+                        "--only `{}`: its need `{}` has not succeeded in this run",
+                        c.steps[i].decl.id.value, c.steps[n].decl.id.value
+                    ),
+                    Some("add the need to --only, or --resume a run in which it succeeded"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A crashed run may have left a step's processes behind: never run a step
+/// again while its previous attempt is still going.
+fn stop_leftovers(r: &RunSummary, grace: Duration) {
+    for s in r.steps.iter().filter(|s| matches!(s.status, Status::Interrupted | Status::Running)) {
+        if let Some((pgid, start)) = s.process
+            && crate::process::stop_leftover_group(pgid, start, grace)
+        {
+            eprintln!("stopped the processes step `{}` left running in run {} (process group {pgid})", s.id, r.run_id);
+        }
+    }
+}
+
+/// The run's journal, new or reopened, with its first record written.
+fn open_journal(p: &Prepared, state: &Path, run_id: &str, resuming: bool) -> Result<Journal, Error> {
+    let c = &p.compiled;
+    let journal = if resuming { Journal::reopen(state, run_id) } else { Journal::create(state, run_id) };
+    let mut journal = journal.map_err(|e| {
+        fail(&format!("cannot create the journal in {}: {e}", state.display()), Some("check --state-dir"))
+    })?;
+    let first = if resuming {
+        Event::RunResumed { time: now(), pid: std::process::id() }
+    } else {
+        let values = &p.values.values;
+        Event::RunStarted {
+            run_id: run_id.to_owned(),
+            plan: c.base().name.value.clone(),
+            time: now(),
+            pid: std::process::id(),
+            files: c
+                .files
+                .iter()
+                .map(|f| FileSum { path: f.origin.clone(), sha256: sha256_hex(f.source.text.as_bytes()) })
+                .collect(),
+            values: values.iter().filter(|(_, b)| !b.secret).map(|(k, b)| (k.clone(), b.value.clone())).collect(),
+            secrets: values.iter().filter(|(_, b)| b.secret).map(|(k, _)| k.clone()).collect(),
+            steps: c.graph.order.iter().map(|&i| c.steps[i].decl.id.value.clone()).collect(),
+        }
+    };
+    journal.append(&first).map_err(|e| fail(&format!("cannot write the journal: {e}"), None))?;
+    Ok(journal)
 }
 
 fn dry_run(
