@@ -27,4 +27,5 @@ pub mod run;
 pub mod scheduler;
 pub mod schema;
 pub mod show;
+pub mod status;
 pub mod template;

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use crate::journal::{RunStatus, Status};
 use crate::process::{OutputSink, Stream};
+use crate::status::{RunStatus, Status};
 
 pub trait Reporter: OutputSink {
     fn run_started(&self, run_id: &str, plan: &str, total: usize, resumed: bool);

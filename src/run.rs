@@ -10,11 +10,12 @@ use crate::bind::Inputs;
 use crate::compile::Compiled;
 use crate::diagnostic::did_you_mean;
 use crate::error::Error;
-use crate::journal::{self, Event, FileSum, Journal, Lock, RunStatus, RunSummary, Status, now, sha256_hex};
+use crate::journal::{self, Event, FileSum, Journal, Lock, RunSummary, now, sha256_hex};
 use crate::prepare::{self, Prepared};
 use crate::render::render_step;
 use crate::reporter::{Human, Json, Reporter};
 use crate::scheduler::{self, Earlier, Options, definition_hash};
+use crate::status::{RunStatus, Status};
 use crate::template::Renderer;
 
 pub const EXIT_OK: u8 = 0;

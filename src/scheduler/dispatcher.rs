@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::{Options, Outcome};
 use crate::compile::Compiled;
-use crate::journal::{RunStatus, Status};
 use crate::render::{RenderedStep, mask, render_step};
+use crate::status::{RunStatus, Status};
 use crate::template::Renderer;
 
 /// What the dispatcher decided about a ready step.

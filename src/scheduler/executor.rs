@@ -10,10 +10,11 @@ use tokio::sync::watch;
 
 use super::definition_hash;
 use super::durability::Durability;
-use crate::journal::{Event, Journal, Status, now};
+use crate::journal::{Event, Journal, now};
 use crate::process::{self, Cancel, ProcEnd, ProcSpec};
 use crate::render::{Action, RenderedStep, mask};
 use crate::reporter::Reporter;
+use crate::status::Status;
 
 /// How one step ended.
 pub(super) struct StepOutcome {

@@ -16,10 +16,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::compile::Compiled;
-use crate::journal::{Event, Journal, RunStatus, Status, now, sha256_hex};
+use crate::journal::{Event, Journal, now, sha256_hex};
 use crate::process::Cancel;
 use crate::render::{RenderedStep, mask};
 use crate::reporter::Reporter;
+use crate::status::{RunStatus, Status};
 use crate::template::Renderer;
 use dispatcher::{Decision, Dispatcher};
 use durability::Durability;

@@ -1,0 +1,74 @@
+//! The journal's records: one JSON object per line, tagged by `event`.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use crate::status::{RunStatus, Status};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    RunStarted {
+        run_id: String,
+        plan: String,
+        time: String,
+        pid: u32,
+        /// Every plan file that went into the graph, with its SHA-256.
+        files: Vec<FileSum>,
+        /// Non-secret values of vars and facts; secrets are listed by name only.
+        values: IndexMap<String, String>,
+        secrets: Vec<String>,
+        /// Step ids in execution order.
+        steps: Vec<String>,
+    },
+    RunResumed {
+        time: String,
+        pid: u32,
+    },
+    StepStarted {
+        step: String,
+        attempt: u32,
+        time: String,
+        /// SHA-256 of the step as rendered (secrets masked); `--resume` compares it.
+        definition: String,
+        log: String,
+    },
+    /// The step's process group, so a resume after a crash can stop what is left of it.
+    StepSpawned {
+        step: String,
+        pgid: i32,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        start_time: Option<u64>,
+    },
+    StepFinished {
+        step: String,
+        attempt: u32,
+        time: String,
+        status: Status,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        exit_code: Option<i32>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        signal: Option<String>,
+        duration_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        message: Option<String>,
+        /// The captured value (masked), kept so a resumed run can give it to descendants.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        capture: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        definition: Option<String>,
+        /// A failed attempt that will be retried.
+        #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+        retrying: bool,
+    },
+    RunFinished {
+        time: String,
+        status: RunStatus,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileSum {
+    pub path: String,
+    pub sha256: String,
+}

@@ -1,0 +1,42 @@
+//! The journal: one folder per run under the state dir, an append-only
+//! JSON-lines file flushed to disk (fsync) before every step starts and after
+//! it ends, and one log per step. Secrets never reach either: callers mask
+//! every text before it gets here.
+//!
+//! A run killed at any instant leaves a journal whose complete lines parse;
+//! a torn last line (power loss mid-write) is ignored on reading.
+
+mod calendar;
+mod event;
+mod file;
+mod lock;
+mod run_id;
+mod summary;
+
+use std::path::{Path, PathBuf};
+
+pub use calendar::{format_time, now};
+pub use event::{Event, FileSum};
+pub use file::{Journal, read, runs_dir};
+pub use lock::{Lock, LockError};
+pub use run_id::new_run_id;
+pub use summary::{RunSummary, StepState, list_runs};
+
+/// `--state-dir`, else `$XDG_STATE_HOME/plan`, else `~/.local/state/plan`.
+pub fn state_dir(flag: Option<&Path>) -> PathBuf {
+    if let Some(d) = flag {
+        return d.to_path_buf();
+    }
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("plan");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/state/plan")
+}
+
+/// SHA-256 in hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(data);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
