@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
 use serde::Serialize;
 
 use crate::code::Code;
@@ -56,6 +55,9 @@ pub struct Diagnostic {
     pub file: String,
     pub line: u32,
     pub column: u32,
+    /// Where the offending text ends (the position after its last character).
+    pub end_line: u32,
+    pub end_column: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
     #[serde(skip)]
@@ -74,6 +76,11 @@ impl Diagnostic {
     }
 
     fn new(severity: Severity, code: Code, file: &SourceFile, pos: Pos, message: impl Into<String>) -> Self {
+        let end = if pos.line == 0 || file.text.is_empty() {
+            (pos.line, pos.column)
+        } else {
+            file.line_col(pos.offset as usize + pos.len as usize)
+        };
         Diagnostic {
             severity,
             code,
@@ -81,6 +88,8 @@ impl Diagnostic {
             file: file.name.clone(),
             line: pos.line,
             column: pos.column,
+            end_line: end.0,
+            end_column: end.1,
             help: None,
             offset: pos.offset as usize,
             len: pos.len as usize,
@@ -96,6 +105,8 @@ impl Diagnostic {
             file: file.to_owned(),
             line: 1,
             column: 1,
+            end_line: 1,
+            end_column: 1,
             help: None,
             offset: 0,
             len: 0,
@@ -122,49 +133,14 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
         .map(|(_, c)| format!("did you mean `{c}`?"))
 }
 
-#[derive(Debug)]
-struct Rendered<'a> {
-    diag: &'a Diagnostic,
-    source: Option<NamedSource<Arc<str>>>,
-}
-
-impl std::fmt::Display for Rendered<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.diag.message)
-    }
-}
-impl std::error::Error for Rendered<'_> {}
-
-impl miette::Diagnostic for Rendered<'_> {
-    fn code<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
-        Some(Box::new(self.diag.code))
-    }
-    fn severity(&self) -> Option<miette::Severity> {
-        Some(match self.diag.severity {
-            Severity::Error => miette::Severity::Error,
-            Severity::Warning => miette::Severity::Warning,
-        })
-    }
-    fn help<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
-        self.diag.help.as_ref().map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
-    }
-    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
-    }
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        self.source.as_ref()?;
-        let span = SourceSpan::new(self.diag.offset.into(), self.diag.len.max(1));
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(None, span))))
-    }
-}
-
-/// Renders diagnostics the way rustc does: `code`, message, `file:line:col`,
-/// the source line and a caret, then the help. No colours, so output is
-/// stable in tests and logs.
-/// At most [`SHOWN_PER_FILE`] per file: nobody reads the ten-thousandth
-/// error of a file, and each costs a snippet of its line (`--format json` has them all).
+/// Renders diagnostics the way rustc does: a first line editors' problem
+/// matchers read, `FILE:LINE:COL: error[CODE]: MESSAGE`, then the source
+/// lines around it with the offending text underlined, then the help. Box
+/// drawing where the locale can show it, ASCII elsewhere; no colours, so
+/// output is stable in tests and logs. At most [`SHOWN_PER_FILE`] per file:
+/// nobody reads the ten-thousandth error of a file (`--format json` has them all).
 pub fn render_human(diags: &[Diagnostic], sources: &[Arc<SourceFile>]) -> String {
-    let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
+    let glyphs = if unicode_locale() { &UNICODE } else { &ASCII };
     let mut out = String::new();
     let mut shown: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for d in diags {
@@ -173,20 +149,13 @@ pub fn render_human(diags: &[Diagnostic], sources: &[Arc<SourceFile>]) -> String
         if *n > SHOWN_PER_FILE {
             continue;
         }
-        let source = sources
-            .iter()
-            .find(|s| s.name == d.file && d.line > 0 && d.offset <= s.text.len())
-            .map(|s| NamedSource::new(s.name.clone(), s.text.clone()));
-        let has_source = source.is_some();
-        let r = Rendered { diag: d, source };
-        if !has_source {
-            let _ = writeln!(out, "{}:{}:{}: {}[{}]: {}", d.file, d.line, d.column, sev(d), d.code, d.message);
-            if let Some(h) = &d.help {
-                let _ = writeln!(out, "  help: {h}");
-            }
-            continue;
+        let _ = writeln!(out, "{}:{}:{}: {}[{}]: {}", d.file, d.line, d.column, sev(d), d.code, d.message);
+        if let Some(src) = sources.iter().find(|s| s.name == d.file && d.line > 0 && d.offset <= s.text.len()) {
+            snippet(&mut out, src, d, glyphs);
         }
-        let _ = handler.render_report(&mut out, &r);
+        if let Some(h) = &d.help {
+            let _ = writeln!(out, "  help: {h}");
+        }
     }
     let mut over: Vec<(&&str, &usize)> = shown.iter().filter(|(_, n)| **n > SHOWN_PER_FILE).collect();
     over.sort();
@@ -195,6 +164,52 @@ pub fn render_human(diags: &[Diagnostic], sources: &[Arc<SourceFile>]) -> String
             writeln!(out, "{file}: {} more diagnostics not shown (--format json lists them all)", n - SHOWN_PER_FILE);
     }
     out
+}
+
+struct Glyphs {
+    top: &'static str,
+    bar: &'static str,
+    mark_bar: &'static str,
+    mark: char,
+    bottom: &'static str,
+}
+
+const UNICODE: Glyphs = Glyphs { top: "╭─", bar: "│", mark_bar: "·", mark: '─', bottom: "╰────" };
+const ASCII: Glyphs = Glyphs { top: ",-", bar: "|", mark_bar: ":", mark: '^', bottom: "`----" };
+
+/// Box drawing only where the locale is UTF-8 and the terminal is not `dumb`.
+fn unicode_locale() -> bool {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let locale = var("LC_ALL").or_else(|| var("LC_CTYPE")).or_else(|| var("LANG")).unwrap_or_default().to_lowercase();
+    (locale.contains("utf-8") || locale.contains("utf8")) && var("TERM").as_deref() != Some("dumb")
+}
+
+/// The line before, the line, and the line after, with the span underlined
+/// (to the end of its first line). Lines are cut at 200 characters around
+/// the mark, so a 100 KB line costs what a short one does.
+fn snippet(out: &mut String, src: &SourceFile, d: &Diagnostic, g: &Glyphs) {
+    const WIDTH: usize = 200;
+    let line_no = d.line as usize;
+    let text_of = |n: usize| src.text.lines().nth(n.wrapping_sub(1)).filter(|_| n > 0);
+    let Some(line) = text_of(line_no) else { return };
+    let gutter = (line_no + 1).to_string().len();
+    let col = d.column.max(1) as usize - 1;
+    let skip = col.saturating_sub(WIDTH / 2);
+    let cut = |l: &str| l.chars().skip(skip).take(WIDTH).collect::<String>();
+    let _ = writeln!(out, "{:gutter$} {}[{}:{}:{}]", "", g.top, d.file, d.line, d.column);
+    if let Some(before) = text_of(line_no - 1) {
+        let _ = writeln!(out, "{:>gutter$} {} {}", line_no - 1, g.bar, cut(before));
+    }
+    let _ = writeln!(out, "{line_no:>gutter$} {} {}", g.bar, cut(line));
+    let span_chars =
+        src.text.get(d.offset..d.offset + d.len).map_or(1, |t| t.split('\n').next().unwrap_or("").chars().count());
+    let width = span_chars.clamp(1, (line.chars().count() + 1).saturating_sub(col).max(1));
+    let marks: String = std::iter::repeat_n(g.mark, width.min(WIDTH)).collect();
+    let _ = writeln!(out, "{:gutter$} {} {}{marks}", "", g.mark_bar, " ".repeat(col - skip));
+    if let Some(after) = text_of(line_no + 1) {
+        let _ = writeln!(out, "{:>gutter$} {} {}", line_no + 1, g.bar, cut(after));
+    }
+    let _ = writeln!(out, "{:gutter$} {}", "", g.bottom);
 }
 
 /// How many diagnostics of one file the human output shows.

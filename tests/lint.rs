@@ -48,6 +48,8 @@ fn every_code_has_a_fixture_with_its_exact_position() {
         assert_eq!(d["severity"], *severity, "{fixture}");
         assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(*line), Some(*column)), "{fixture}: {d}");
         assert!(d["file"].as_str().expect("file").starts_with(&path), "{fixture}: {d}");
+        let end = (d["end_line"].as_u64().expect("end_line"), d["end_column"].as_u64().expect("end_column"));
+        assert!(end >= (*line, *column), "{fixture}: the end {end:?} is before the start: {d}");
         if let Some(h) = help {
             assert_eq!(d["help"], *h, "{fixture}");
         }
@@ -78,26 +80,44 @@ fn human_output_is_rustc_like() {
     let r = plan(&["lint", "tests/fixtures/lint/unknown-dependency.yaml"]);
     assert_eq!(r.code, 1);
     let expected = "\
-unknown-dependency
-
-  × step `test` needs `biuld`, which is not a step of this plan
-   ╭─[tests/fixtures/lint/unknown-dependency.yaml:7:13]
- 6 │   - id: test
- 7 │     needs: [biuld]
-   ·             ─────
- 8 │     run: make test
-   ╰────
+tests/fixtures/lint/unknown-dependency.yaml:7:13: error[unknown-dependency]: step `test` needs `biuld`, which is not a step of this plan
+  ╭─[tests/fixtures/lint/unknown-dependency.yaml:7:13]
+6 │   - id: test
+7 │     needs: [biuld]
+  ·             ─────
+8 │     run: make test
+  ╰────
   help: did you mean `build`?
 1 file checked: 1 error(s), 0 warning(s)
 ";
     assert_eq!(r.stdout, expected);
+    let j = json(&plan(&["lint", "--format", "json", "tests/fixtures/lint/unknown-dependency.yaml"]).stdout);
+    let d = &j["diagnostics"][0];
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64(), d["end_line"].as_u64(), d["end_column"].as_u64()),
+        (Some(7), Some(13), Some(7), Some(18))
+    );
+    // Where the locale or the terminal cannot show box drawing: ASCII.
+    for env in [[("LANG", "C"), ("TERM", "xterm")], [("LANG", "C.UTF-8"), ("TERM", "dumb")]] {
+        let r = plan_env(&root(), &["lint", "tests/fixtures/lint/unknown-dependency.yaml"], &env);
+        let ascii = expected
+            .replace("╭─", ",-")
+            .replace('│', "|")
+            .replace("·             ─────", ":             ^^^^^")
+            .replace("╰────", "`----");
+        assert_eq!(r.stdout, ascii, "{env:?}");
+    }
 }
 
 #[test]
 fn human_output_for_an_unknown_field() {
     let r = plan(&["lint", "tests/fixtures/lint/unknown-field.yaml"]);
-    assert!(r.stdout.contains("× unknown field `nedds`"), "{}", r.stdout);
-    assert!(r.stdout.contains("╭─[tests/fixtures/lint/unknown-field.yaml:6:5]"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .starts_with("tests/fixtures/lint/unknown-field.yaml:6:5: error[unknown-field]: unknown field `nedds`\n"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("help: did you mean `needs`?"), "{}", r.stdout);
 }
 

@@ -27,10 +27,12 @@ pub fn plan_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(bin());
     cmd.args(args).current_dir(dir).stdin(Stdio::null());
     for (k, _) in std::env::vars() {
-        if k == "PLAN_PATH" || k.starts_with("PLAN_VAR_") || k == "RUST_LOG" {
+        if k == "PLAN_PATH" || k.starts_with("PLAN_VAR_") || k == "RUST_LOG" || k.starts_with("LC_") {
             cmd.env_remove(k);
         }
     }
+    // Output is the same on every machine: a UTF-8 locale unless a test says otherwise.
+    cmd.env("LANG", "C.UTF-8").env("TERM", "xterm");
     for (k, v) in env {
         cmd.env(k, v);
     }
