@@ -98,7 +98,10 @@ pub fn lint(paths: &[PathBuf], plans_dirs: &[PathBuf]) -> Result<Report, PathErr
         sources.push(l.source.clone());
         match l.result {
             Ok(p) => plans.push(p),
-            Err(d) => diags.push(d),
+            Err(d) => {
+                diags.push(d);
+                diags.extend(l.more);
+            }
         }
     }
     // Duplicate names within the linted set.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_saphyr::{Error as YamlError, Options};
 
 use crate::diagnostic::{Diagnostic, Severity, SourceFile, did_you_mean};
-use crate::model::{PlanFile, Pos};
+use crate::model::{PlanFile, Pos, StepDecl};
 
 /// Large enough for a 20,000-step generated plan, small enough to refuse junk at once.
 pub const MAX_PLAN_BYTES: usize = 4 * 1024 * 1024;
@@ -29,6 +29,8 @@ pub struct LoadedPlan {
 pub struct Loaded {
     pub source: Arc<SourceFile>,
     pub result: Result<LoadedPlan, Diagnostic>,
+    /// Errors found after the first, in other steps (lint shows them all).
+    pub more: Vec<Diagnostic>,
 }
 
 pub fn load_path(path: &Path) -> Loaded {
@@ -46,7 +48,7 @@ pub fn load_path(path: &Path) -> Loaded {
             let d =
                 Diagnostic::file_level(Severity::Error, Code::YamlSyntax, &name, format!("cannot read plan file: {e}"))
                     .with_help("check the path and its permissions");
-            Loaded { source, result: Err(d) }
+            Loaded { source, result: Err(d), more: Vec::new() }
         }
     }
 }
@@ -60,7 +62,7 @@ fn too_large(name: String, len: usize) -> Loaded {
         format!("plan file is {len} bytes; plans are limited to {MAX_PLAN_BYTES} bytes"),
     )
     .with_help("split the plan, or check that this is the file you meant");
-    Loaded { source, result: Err(d) }
+    Loaded { source, result: Err(d), more: Vec::new() }
 }
 
 pub fn load_bytes(name: String, origin: String, bytes: &[u8]) -> Loaded {
@@ -70,20 +72,22 @@ pub fn load_bytes(name: String, origin: String, bytes: &[u8]) -> Loaded {
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
-            let source = Arc::new(SourceFile::new(name.clone(), ""));
-            let d = Diagnostic::file_level(
-                Severity::Error,
-                Code::YamlSyntax,
-                &name,
-                format!("plan file is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
-            )
-            .with_help("save the file as UTF-8");
-            return Loaded { source, result: Err(d) };
+            let source = Arc::new(SourceFile::new(name.clone(), String::from_utf8_lossy(bytes).into_owned()));
+            let at = String::from_utf8_lossy(&bytes[..e.valid_up_to()]).len();
+            let d = Diagnostic::error(Code::YamlSyntax, &source, source.pos(at, 1), "plan file is not UTF-8")
+                .with_help("save the file as UTF-8");
+            return Loaded { source, result: Err(d), more: Vec::new() };
         }
     };
     let source = Arc::new(SourceFile::new(name, text));
-    let result = parse(&source).map(|plan| LoadedPlan { source: source.clone(), plan: Arc::new(plan), origin });
-    Loaded { source, result }
+    match parse(&source) {
+        Ok(plan) => Loaded {
+            result: Ok(LoadedPlan { source: source.clone(), plan: Arc::new(plan), origin }),
+            source,
+            more: Vec::new(),
+        },
+        Err((first, more)) => Loaded { source, result: Err(first), more },
+    }
 }
 
 fn options() -> Options {
@@ -112,23 +116,79 @@ pub fn parse_whole(text: &str) -> Result<PlanFile, YamlError> {
     serde_saphyr::from_str_with_options::<PlanFile>(text, options())
 }
 
-fn parse(source: &SourceFile) -> Result<PlanFile, Diagnostic> {
+/// The plan, or its first error and the errors of other steps found after it.
+fn parse(source: &SourceFile) -> Result<PlanFile, (Diagnostic, Vec<Diagnostic>)> {
     if source.text.trim().is_empty() {
-        return Err(Diagnostic::file_level(Severity::Error, Code::MissingField, &source.name, "plan file is empty")
-            .with_help("a plan needs at least `apiVersion: plan/v1` and `name:`"));
+        return Err((
+            Diagnostic::file_level(Severity::Error, Code::MissingField, &source.name, "plan file is empty")
+                .with_help("a plan needs at least `apiVersion: plan/v1` and `name:`"),
+            Vec::new(),
+        ));
     }
     // catch_unwind: a loader bug must surface as a diagnostic, never abort a lint of many files.
     let parsed = std::panic::catch_unwind(|| parse_whole(&source.text));
     match parsed {
         Ok(Ok(plan)) => Ok(plan),
-        Ok(Err(e)) => Err(yaml_error(source, &e)),
-        Err(_) => Err(Diagnostic::file_level(
-            Severity::Error,
-            Code::YamlSyntax,
-            &source.name,
-            "the YAML parser failed on this file",
+        Ok(Err(e)) => {
+            let first = yaml_error(source, &e);
+            let more = if first.code == Code::YamlSyntax { Vec::new() } else { other_step_errors(source, &first) };
+            Err((first, more))
+        }
+        Err(_) => Err((
+            Diagnostic::file_level(
+                Severity::Error,
+                Code::YamlSyntax,
+                &source.name,
+                "the YAML parser failed on this file",
+            ),
+            Vec::new(),
         )),
     }
+}
+
+/// After a typed error (a wrong field or value, not broken YAML), the
+/// errors of the other steps too, so one lint pass shows them all: each
+/// item of `steps:` is parsed alone, after blanks that keep its positions.
+/// Only typed errors count: an item cut wrongly (a `- ` line inside a block
+/// scalar, say) fails as YAML, and that is not reported.
+fn other_step_errors(source: &SourceFile, first: &Diagnostic) -> Vec<Diagnostic> {
+    let text = &source.text;
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    let mut indent = None;
+    let mut in_steps = false;
+    let mut end = text.len();
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let spaces = body.len() - body.trim_start_matches(' ').len();
+        let blank = body.trim().is_empty() || body.trim_start().starts_with('#');
+        if !in_steps {
+            in_steps = body.strip_prefix("steps:").is_some_and(|r| r.trim().is_empty());
+        } else if !blank {
+            let ind = *indent.get_or_insert(spaces);
+            let item = spaces == ind && (body[ind..].starts_with("- ") || &body[ind..] == "-");
+            if item {
+                starts.push(offset);
+            } else if spaces < ind || (spaces == ind && !item) {
+                end = offset;
+                break;
+            }
+        }
+        offset += line.len();
+    }
+    let mut out = Vec::new();
+    for (k, &start) in starts.iter().enumerate() {
+        let stop = starts.get(k + 1).copied().unwrap_or(end);
+        let mut item: String = text[..start].bytes().map(|b| if b == b'\n' { '\n' } else { ' ' }).collect();
+        item.push_str(&text[start..stop]);
+        if let Err(e) = serde_saphyr::from_str_with_options::<Vec<StepDecl>>(&item, options()) {
+            let d = yaml_error(source, &e);
+            if d.code != Code::YamlSyntax && (d.line, d.column) != (first.line, first.column) {
+                out.push(d);
+            }
+        }
+    }
+    out
 }
 
 fn yaml_error(source: &SourceFile, e: &YamlError) -> Diagnostic {

@@ -244,3 +244,30 @@ fn an_unquoted_boolean_or_number_command_gets_a_quoting_hint() {
     assert_eq!((diag["line"].as_u64(), diag["column"].as_u64()), (Some(5), Some(11)));
     assert_eq!(diag["help"], "YAML reads an unquoted `1.50` as a number; quote it: \"1.50\"");
 }
+
+#[test]
+fn one_pass_reports_the_typed_errors_of_every_step() {
+    let d = Dir::new();
+    d.file(
+        "multi.yaml",
+        "apiVersion: plan/v1\nname: multi\nsteps:\n  - id: a\n    run: echo a\n    neds: [x]\n  - id: b\n    run: echo b\n    retries: \"3\"\n  - id: c\n    shell: |\n      - id: fake\n        nope: 1\n  - id: d\n    run: echo d\n    timeout: 90\n",
+    );
+    let r = d.plan(&["lint", "--format", "json", "multi.yaml"]);
+    assert_eq!(r.code, 1);
+    let found: Vec<(String, u64, u64)> = json(&r.stdout)["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap_or_default().to_owned(),
+                d["line"].as_u64().unwrap_or(0),
+                d["column"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [("unknown-field".to_owned(), 6, 5), ("invalid-value".to_owned(), 9, 14), ("invalid-value".to_owned(), 16, 14)]
+    );
+}
