@@ -20,6 +20,10 @@ use crate::template::{Escape, Renderer, SplitError, TemplateError, parse_version
 
 pub const FACT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The shortest secret that is masked: masking `true`, `8` or `admin` would
+/// garble every log line that happens to contain it.
+pub const MIN_SECRET_CHARS: usize = 6;
+
 /// Where a value came from, for messages and `plan show`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -112,12 +116,35 @@ impl Values {
         self.values.get(name).map(|b| b.value.as_str())
     }
 
-    /// Secret values, longest first (so a secret containing another is masked whole).
+    /// The texts to mask, longest first (so a secret containing another is
+    /// masked whole): every line of every secret value, trimmed, that has at
+    /// least [`MIN_SECRET_CHARS`] characters.
     pub fn secrets(&self) -> Vec<String> {
         let mut s: Vec<String> =
-            self.values.values().filter(|b| b.secret && !b.value.is_empty()).map(|b| b.value.clone()).collect();
+            self.secret_lines().filter(|l| l.chars().count() >= MIN_SECRET_CHARS).map(str::to_owned).collect();
         s.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        s.dedup();
         s
+    }
+
+    fn secret_lines(&self) -> impl Iterator<Item = &str> {
+        self.values.values().filter(|b| b.secret).flat_map(|b| b.value.lines()).map(str::trim).filter(|l| !l.is_empty())
+    }
+
+    /// Warnings for secrets too short to mask (their names and how many lines, never the values).
+    pub fn short_secrets(&self) -> Vec<String> {
+        self.values
+            .iter()
+            .filter(|(_, b)| b.secret)
+            .filter_map(|(name, b)| {
+                let short = b.value.lines().map(str::trim).filter(|l| !l.is_empty() && l.chars().count() < MIN_SECRET_CHARS).count();
+                (short > 0).then(|| {
+                    format!(
+                        "warning: secret `{name}` has {short} value(s) shorter than {MIN_SECRET_CHARS} characters, which are not masked (masking so short a text would garble every log)"
+                    )
+                })
+            })
+            .collect()
     }
 
     /// The template context: values, `env.*`, `plan.*`, `run.*`, and captures.
@@ -276,8 +303,9 @@ pub fn bind(
     let plan = &c.base().name.value;
     let ctx = values.context(plan, c.base().release.as_ref().map(|r| r.value.as_str()), "", &HashMap::new());
     for (name, f) in c.facts {
+        let secret = f.decl.is_secret();
         if let Some((value, origin)) = given.remove(name) {
-            values.values.insert(name.clone(), Bound { value, origin, secret: false });
+            values.values.insert(name.clone(), Bound { value, origin, secret });
             continue;
         }
         if let Some(b) = known.and_then(|k| k.values.get(name)) {
@@ -285,7 +313,12 @@ pub fn bind(
             continue;
         }
         let probed = probe(&f.decl, &ctx, renderer);
-        tracing::info!(fact = %name, result = ?probed, "probed");
+        match &probed {
+            // A secret fact's value never reaches a log, not even at -vvv.
+            Ok(_) if secret => tracing::info!(fact = %name, "probed (secret)"),
+            Ok(v) => tracing::info!(fact = %name, value = %v, "probed"),
+            Err(e) => tracing::info!(fact = %name, error = %e, "probe failed"),
+        }
         let (value, origin) = match probed {
             Ok(v) => (v, Origin::Probe),
             Err(message) => match &f.decl.default {
@@ -299,7 +332,7 @@ pub fn bind(
                 }
             },
         };
-        values.values.insert(name.clone(), Bound { value, origin, secret: false });
+        values.values.insert(name.clone(), Bound { value, origin, secret });
     }
     Ok(values)
 }

@@ -75,6 +75,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
         }
         Command::Show { plan: arg, vars, path } => {
             let p = plan::prepare::prepare(&arg, &path.plans_dirs, &inputs(&vars), &renderer)?;
+            p.notes.iter().for_each(|n| eprintln!("{n}"));
             out(&plan::show::show(&p))?;
             match plan::show::would_stop(&p, |_| true) {
                 Some(stop) => {

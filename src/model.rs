@@ -249,6 +249,15 @@ pub struct FactDecl {
     /// Allows `{{{x}}}` (raw, unquoted) in `shell:`, which lint refuses otherwise.
     #[serde(default, deserialize_with = "present")]
     pub allow_raw: Option<Sp<Strict<bool>>>,
+    /// Each line of the value is a secret: masked in every output, never journaled.
+    #[serde(default, deserialize_with = "present")]
+    pub secret: Option<Sp<Strict<bool>>>,
+}
+
+impl FactDecl {
+    pub fn is_secret(&self) -> bool {
+        self.secret.as_ref().is_some_and(|s| *s.value)
+    }
 }
 
 // Fields most steps leave out are boxed: a step is 10,000 times

@@ -42,6 +42,8 @@ pub struct Prepared {
     pub warnings: Vec<Diagnostic>,
     /// Each step rendered with the bound values, by step index.
     pub rendered: Vec<Rendered>,
+    /// Warnings for the operator's terminal (secrets too short to mask).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,7 +141,8 @@ pub fn prepare(arg: &str, plans_dirs: &[PathBuf], inputs: &Inputs, renderer: &Re
     let compiled = compile(&family.base, &included, &excluded)?;
     let values = bind(compiled.scope(), inputs, renderer, Some(&base_values), &declared)?;
     let rendered = render_all(&compiled, &values, renderer)?;
-    Ok(Prepared { compiled, values, selections, warnings: family.warnings, rendered })
+    let notes = values.short_secrets();
+    Ok(Prepared { compiled, values, selections, warnings: family.warnings, rendered, notes })
 }
 
 /// The names steps capture, by step index.

@@ -90,13 +90,33 @@ pub fn start_time(pid: i32) -> Option<u64> {
     stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// Whether a process group has a process that is still running. A zombie
+/// (exited, not yet reaped: common in containers whose PID 1 does not reap)
+/// still answers `kill(pid, 0)` but runs nothing, so it does not count.
+/// Without `/proc`, any answer to `kill` counts.
+fn group_alive(pgid: i32) -> bool {
+    if killpg(Pid::from_raw(pgid), None).is_err() {
+        return false;
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else { return true };
+    procs.flatten().any(|e| {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { return false };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+        // After the command name (which may hold spaces): state, ppid, pgrp, ...
+        let mut fields = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace();
+        let state = fields.next().unwrap_or("Z");
+        let pgrp = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
+        pgrp == Some(pgid) && state != "Z" && state != "X"
+    })
+}
+
 /// Stops what is left of a process group started by a run that crashed:
 /// SIGTERM, then SIGKILL after `grace`. Returns whether anything was there.
 /// The group is only touched if its leader is gone or is the same process
 /// (same start time) as recorded, so a reused pid is never signalled.
 pub fn stop_leftover_group(pgid: i32, recorded_start: Option<u64>, grace: Duration) -> bool {
     let pid = Pid::from_raw(pgid);
-    if pgid <= 1 || killpg(pid, None).is_err() {
+    if pgid <= 1 || !group_alive(pgid) {
         return false;
     }
     if let (Some(now), Some(then)) = (start_time(pgid), recorded_start)
@@ -107,7 +127,7 @@ pub fn stop_leftover_group(pgid: i32, recorded_start: Option<u64>, grace: Durati
     let _ = killpg(pid, Signal::SIGTERM);
     let deadline = std::time::Instant::now().checked_add(grace).unwrap_or_else(std::time::Instant::now);
     while std::time::Instant::now() < deadline {
-        if killpg(pid, None).is_err() {
+        if !group_alive(pgid) {
             return true;
         }
         std::thread::sleep(Duration::from_millis(20));

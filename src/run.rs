@@ -106,6 +106,7 @@ pub fn run(req: RunRequest) -> Result<u8, Error> {
         None => None,
     };
     let p = prepare::prepare(&req.plan, &req.plans_dirs, &inputs, &renderer)?;
+    p.notes.iter().for_each(|n| eprintln!("{n}"));
     let c = &p.compiled;
     let run_id = earlier_run.as_ref().map_or_else(journal::new_run_id, |r| r.run_id.clone());
     let only = if req.only.is_empty() { None } else { Some(step_indices(c, &req.only, "--only")?) };

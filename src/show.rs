@@ -66,7 +66,7 @@ pub fn show(p: &Prepared) -> String {
                 }
                 o => o.to_string(),
             };
-            let _ = writeln!(out, "  {k} = {} ({origin})", mask(&v, &secrets));
+            let _ = writeln!(out, "{}", mask(&format!("  {k} = {v} ({origin})"), &secrets));
         }
     }
     let _ = writeln!(out, "\nsteps, in order:");

@@ -578,3 +578,88 @@ fn a_step_killed_by_a_signal_says_which() {
     assert!(r.stdout.contains("killed by SIGKILL"), "{}", r.stdout);
     assert!(status_of(&d).lines().any(|l| l.starts_with("dies") && l.contains("SIGKILL")), "{}", status_of(&d));
 }
+
+/// A site's passwords that a step prints (tutor prints its job scripts,
+/// which carry them) are masked when a `secret: true` fact holds them: each
+/// line of the fact's value is a secret; one too short to mask is named, not shown.
+#[test]
+fn a_secret_fact_masks_every_line_of_its_value_everywhere() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: site\nfacts:\n  site_secrets:\n    secret: true\n    shell: printf 'Alpha-Secret-1\\nBeta-Secret-2\\nabc\\n'\nsteps:\n  - id: job\n    shell: |\n      echo \"mysql -u root --password=Alpha-Secret-1 -e 'create user'\"\n      echo \"--client-secret Beta-Secret-2\" >&2\n";
+    // Without the fact's masking, the step does print them (the test can fail).
+    let plain = plan.replace("    secret: true\n", "");
+    let r = run(&d, &plain, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Alpha-Secret-1") && r.stdout.contains("Beta-Secret-2"), "{}", r.stdout);
+
+    let d = Dir::new();
+    let r = run(&d, plan, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("[job] mysql -u root --password=*** -e 'create user'"), "{}", r.stdout);
+    assert!(r.stdout.contains("[job] --client-secret ***"), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("warning: secret `site_secrets` has 1 value(s) shorter than 6 characters, which are not masked"),
+        "{}",
+        r.stderr
+    );
+    let mut everything = r.stdout.clone() + &r.stderr;
+    for e in walk(&d.path().join("state")) {
+        everything.push_str(&std::fs::read_to_string(e).unwrap_or_default());
+    }
+    everything.push_str(&d.plan(&["status", "--state-dir", &state(&d)]).stdout);
+    let p = d.path().join("plan.yaml");
+    let show = d.plan(&["show", p.to_str().expect("utf-8")]);
+    assert!(show.stdout.contains("  site_secrets = *** (probed: printf"), "{}", show.stdout);
+    everything.push_str(&show.stdout);
+    let args = ["-vvv", "run", p.to_str().expect("utf-8"), "--state-dir", &state(&d)];
+    let v = plan_env(d.path(), &args, &[("RUST_LOG", "trace")]);
+    assert!(v.stderr.contains("probed (secret)"), "{}", v.stderr);
+    everything.push_str(&v.stdout);
+    everything.push_str(&v.stderr);
+    for secret in ["Alpha-Secret-1", "Beta-Secret-2"] {
+        assert!(!everything.contains(secret), "{secret} leaked");
+    }
+}
+
+/// `plan` is SIGKILLed while a step runs; the step's process then exits
+/// under a parent that never reaps it (a subreaper that does not wait, as a
+/// container's PID 1 may be), so its group holds only a zombie. `--resume
+/// --grace 5s` sees that the group runs nothing and starts at once, instead
+/// of waiting the whole grace for a process that is already gone.
+#[test]
+fn a_leftover_that_is_a_zombie_is_not_waited_for() {
+    let d = Dir::new();
+    d.file("plan.yaml", "apiVersion: plan/v1\nname: zombie\nsteps:\n  - id: slow\n    run: sleep 0.8\n");
+    let script = r#"
+import ctypes, json, os, re, signal, subprocess, sys, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans come here, and are never reaped
+plan, state = sys.argv[1], sys.argv[2]
+p = subprocess.Popen([plan, "run", "./plan.yaml", "--state-dir", state], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+time.sleep(0.4)
+os.kill(p.pid, signal.SIGKILL)
+p.wait()
+time.sleep(1.0)
+journal = open([os.path.join(r, f) for r, _, fs in os.walk(state) for f in fs if f == "journal.jsonl"][0]).read()
+pgid = int(re.search(r'"pgid":(\d+)', journal).group(1))
+leader = open(f"/proc/{pgid}/stat").read().rsplit(")", 1)[1].split()[0]
+t = time.time()
+r = subprocess.run([plan, "run", "./plan.yaml", "--state-dir", state, "--resume", "--grace", "5s"], capture_output=True, text=True)
+print(json.dumps({"leader_state": leader, "elapsed": time.time() - t, "code": r.returncode, "out": r.stdout + r.stderr}))
+"#;
+    d.file("subreaper.py", script);
+    let out = std::process::Command::new("python3")
+        .args(["subreaper.py", bin(), "state"])
+        .current_dir(d.path())
+        .env_remove("PLAN_PATH")
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let r = json(stdout.trim());
+    assert_eq!(r["leader_state"], "Z", "the leftover must be a zombie for this test to mean anything: {r}");
+    assert_eq!(r["code"], 0, "{r}");
+    let elapsed = r["elapsed"].as_f64().expect("elapsed");
+    // The step itself takes 0.8 s; waiting for the zombie would add the whole 5 s grace.
+    assert!(elapsed < 4.0, "the resume waited {elapsed:.1}s for a zombie: {r}");
+}
