@@ -235,6 +235,51 @@ fn upgrade_3_0_0_to_3_0_3_on_tutor_21() {
     .expect("dbt clean-up");
     assert!(dbt > first_job);
     assert!(!calls.iter().any(|c| is_build_of(c, "mfe")), "mfe built without in-context metrics");
+
+    // The site's secrets never reach plan's output, logs or journal.
+    let secrets = site_secrets(&site);
+    assert!(secrets.len() >= 10, "{secrets:?}");
+    // Tutor itself prints them in its job scripts (so this check cannot pass by accident).
+    let tutor_says = site.tutor(&["local", "do", "init", "-l", "aspects"]);
+    assert!(secrets.iter().any(|s| tutor_says.contains(s.as_str())), "tutor printed none of the secrets");
+    let mut everything = r.stdout.clone() + &r.stderr;
+    everything += &site.plan(&["status"], &[]).stdout;
+    for f in files_under(&site.path().join("state")) {
+        everything += &String::from_utf8_lossy(&std::fs::read(f).expect("read"));
+    }
+    assert!(r.stdout.contains("[init] ") && r.stdout.contains("***"), "init's output, masked: {}", r.stdout);
+    for s in &secrets {
+        assert!(!everything.contains(s.as_str()), "a secret of config.yml leaked into plan's output or state");
+    }
+}
+
+/// The values of config.yml's keys that name a password, secret, token or
+/// key: each line of each, as plan masks them (6 characters or more).
+fn site_secrets(site: &Site) -> Vec<String> {
+    let text = std::fs::read_to_string(site.root().join("config.yml")).expect("config.yml");
+    let config: indexmap::IndexMap<String, serde_json::Value> =
+        serde_saphyr::from_str(&text).expect("config.yml parses");
+    let names = regex::Regex::new("PASSWORD|SECRET|TOKEN|KEY").expect("regex");
+    config
+        .iter()
+        .filter(|(k, _)| names.is_match(k))
+        .filter_map(|(_, v)| v.as_str())
+        .flat_map(|v| {
+            v.lines().map(str::trim).filter(|l| l.chars().count() >= 6).map(str::to_owned).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() { stack.push(p) } else { out.push(p) }
+        }
+    }
+    out
 }
 
 #[test]
