@@ -95,6 +95,28 @@ fn compatibility_messages_name_the_open_edx_release() {
 }
 
 #[test]
+fn a_dry_run_that_would_stop_at_the_compatibility_check_exits_1() {
+    let r = plan(&[
+        "run",
+        "aspects-upgrade",
+        "--dry-run",
+        "--state-dir",
+        "target/never-used",
+        "--var",
+        "tutor_root=/srv/tutor",
+        "--var",
+        "installed=",
+        "--var",
+        "target=4.0.0",
+        "--var",
+        "tutor_version=21.0.9",
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("\nwould stop at check-compatibility: Aspects 4.x needs Open edX Verawood or later (Tutor 22+); this machine runs Tutor 21.0.9 (Ulmo)"), "{}", r.stdout);
+    assert!(r.stdout.ends_with("dry run: nothing was run; the run would fail there\n"), "{}", r.stdout);
+}
+
+#[test]
 fn a_downgrade_across_majors_is_refused_and_a_major_upgrade_asks() {
     let r = show(&["--var", "installed=3.0.3", "--var", "target=2.5.3", "--var", "tutor_version=20.0.5"]);
     assert!(

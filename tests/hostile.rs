@@ -48,6 +48,12 @@ fn every_file_of_the_hostile_corpus_gets_its_marked_verdict() {
         n += 1;
     }
     assert!(n >= 9, "the corpus has {n} files");
+    // Positions: a tab is reported on its own line, an unclosed `{{` at its line and column.
+    for (file, line, column) in [("tab-indent.yaml", 6, 1), ("unclosed-mustache.yaml", 6, 15)] {
+        let (r, _) = lint(&dir, file);
+        let d = &json(&r.stdout)["diagnostics"][0];
+        assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(line), Some(column)), "{file}: {d}");
+    }
 }
 
 fn plan_text(name: &str, body: &str) -> String {
