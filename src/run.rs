@@ -20,6 +20,7 @@ use crate::template::Renderer;
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
+/// Stopped by a signal with no number known (exit 128 + N otherwise: 130 for SIGINT, 143 for SIGTERM).
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Clone)]
@@ -160,7 +161,7 @@ pub fn run(req: RunRequest) -> Result<u8, Error> {
     Ok(match outcome.status {
         RunStatus::Succeeded => EXIT_OK,
         RunStatus::Failed => EXIT_FAILED,
-        RunStatus::Interrupted => EXIT_INTERRUPTED,
+        RunStatus::Interrupted => outcome.signal.map_or(EXIT_INTERRUPTED, |n| 128 + n as u8),
     })
 }
 

@@ -663,3 +663,41 @@ print(json.dumps({"leader_state": leader, "elapsed": time.time() - t, "code": r.
     // The step itself takes 0.8 s; waiting for the zombie would add the whole 5 s grace.
     assert!(elapsed < 4.0, "the resume waited {elapsed:.1}s for a zombie: {r}");
 }
+
+/// SIGTERM stops a run like Ctrl-C, with the conventional exit code 128+15.
+#[test]
+fn sigterm_stops_the_run_with_exit_143() {
+    let d = Dir::new();
+    let p = d.file(
+        "plan.yaml",
+        "apiVersion: plan/v1\nname: term\nsteps:\n  - id: long\n    shell: 'touch started; sleep 300'\n",
+    );
+    let mut child =
+        spawn_plan(d.path(), &["run", p.to_str().expect("utf-8"), "--state-dir", &state(&d), "--grace", "2s"]);
+    wait_for_file(&d.path().join("started"), 20);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
+        .expect("kill");
+    assert_eq!(child.wait().expect("wait").code(), Some(143));
+    assert_eq!(step_status(&status_of(&d), "long"), "interrupted");
+}
+
+/// SIGHUP (an SSH connection dropping) does not stop the run: it goes on to
+/// the end, its output in the step logs.
+#[test]
+fn sighup_does_not_stop_the_run() {
+    let d = Dir::new();
+    let p = d.file(
+        "plan.yaml",
+        "apiVersion: plan/v1\nname: hup\nsteps:\n  - id: long\n    shell: 'touch started; sleep 1; echo still here'\n  - id: after\n    needs: [long]\n    run: touch after\n",
+    );
+    let mut child = spawn_plan(d.path(), &["run", p.to_str().expect("utf-8"), "--state-dir", &state(&d)]);
+    wait_for_file(&d.path().join("started"), 20);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGHUP)
+        .expect("kill");
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+    assert!(d.path().join("after").exists());
+    let st = status_of(&d);
+    assert!(st.lines().next().unwrap_or("").ends_with(": succeeded"), "{st}");
+    let log = st.lines().find(|l| l.starts_with("long ")).and_then(|l| l.split_whitespace().last()).expect("log");
+    assert_eq!(std::fs::read_to_string(d.path().join(log)).expect("log").trim(), "still here");
+}

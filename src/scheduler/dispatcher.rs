@@ -38,6 +38,8 @@ pub(super) struct Dispatcher<'a> {
     stop_new: bool,
     interrupted: bool,
     failed: bool,
+    /// The first signal that stopped the run.
+    signal: Option<i32>,
 }
 
 impl<'a> Dispatcher<'a> {
@@ -56,6 +58,7 @@ impl<'a> Dispatcher<'a> {
             stop_new: false,
             interrupted: false,
             failed: false,
+            signal: None,
         }
     }
 
@@ -160,9 +163,10 @@ impl<'a> Dispatcher<'a> {
     }
 
     /// A signal: no new step starts, and the run ends interrupted.
-    pub(super) fn interrupt(&mut self) {
+    pub(super) fn interrupt(&mut self, signal: i32) {
         self.interrupted = true;
         self.stop_new = true;
+        self.signal.get_or_insert(signal);
     }
 
     /// Every step's end state, in run order, and the run's.
@@ -182,6 +186,6 @@ impl<'a> Dispatcher<'a> {
         } else {
             RunStatus::Succeeded
         };
-        Outcome { status, steps }
+        Outcome { status, steps, signal: self.signal }
     }
 }

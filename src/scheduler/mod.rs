@@ -48,6 +48,8 @@ pub struct Options {
 pub struct Outcome {
     pub status: RunStatus,
     pub steps: Vec<(String, Status, Option<Duration>)>,
+    /// The signal that stopped the run, if one did.
+    pub signal: Option<i32>,
 }
 
 /// Hash of a step as rendered, secrets masked: what `--resume` compares. It
@@ -58,13 +60,21 @@ pub fn definition_hash(r: &RenderedStep, secrets: &[String]) -> String {
     sha256_hex(mask(&stable, secrets).as_bytes())
 }
 
-/// Signals that stop a run; each one received raises the cancel level.
-pub fn signal_stream() -> mpsc::UnboundedReceiver<&'static str> {
+/// A signal `plan` received: its name and number.
+pub type Received = (&'static str, i32);
+
+/// The signals a run reacts to. SIGINT and SIGTERM stop it, each one raising
+/// the cancel level. SIGHUP (an SSH connection dropping in the middle of an
+/// hour-long upgrade) does not: it is handled, so it cannot kill `plan`, and
+/// the run goes on, its output into the step logs and the journal.
+pub fn signal_stream() -> mpsc::UnboundedReceiver<Received> {
     use tokio::signal::unix::{SignalKind, signal};
     let (tx, rx) = mpsc::unbounded_channel();
-    for (kind, name) in
-        [(SignalKind::interrupt(), "SIGINT"), (SignalKind::terminate(), "SIGTERM"), (SignalKind::hangup(), "SIGHUP")]
-    {
+    for (kind, name) in [
+        (SignalKind::interrupt(), ("SIGINT", 2)),
+        (SignalKind::terminate(), ("SIGTERM", 15)),
+        (SignalKind::hangup(), ("SIGHUP", 1)),
+    ] {
         if let Ok(mut s) = signal(kind) {
             let tx = tx.clone();
             tokio::spawn(async move {
@@ -95,7 +105,7 @@ pub async fn execute(
     c: &Compiled,
     run: Run<'_>,
     opts: Options,
-    mut signals: mpsc::UnboundedReceiver<&'static str>,
+    mut signals: mpsc::UnboundedReceiver<Received>,
 ) -> Outcome {
     let Run { base_ctx, renderer, journal, reporter, secrets } = run;
     let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
@@ -175,8 +185,13 @@ pub async fn execute(
                 block(i, dispatcher.ran(i, out.status, out.duration, out.capture.as_ref()));
             }
             sig = signals.recv() => {
-                let Some(sig) = sig else { continue };
-                dispatcher.interrupt();
+                let Some((sig, number)) = sig else { continue };
+                if number == 1 {
+                    tracing::info!("SIGHUP: the terminal went away; the run goes on");
+                    reporter.note("SIGHUP: the run goes on; its output is in the step logs (`plan logs --follow` shows it)");
+                    continue;
+                }
+                dispatcher.interrupt(number);
                 let level = if *cancel_tx.borrow() == Cancel::None { Cancel::Graceful } else { Cancel::Kill };
                 let _ = cancel_tx.send(level);
                 match level {
