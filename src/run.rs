@@ -57,6 +57,16 @@ fn find_resumable(state: &Path, plan: &str, id: Option<&str>) -> Result<RunSumma
                 .into_iter()
                 .find(|r| r.run_id == id)
                 .ok_or_else(|| fail(&format!("no run `{id}` in {}", state.display()), Some(RUNS_HELP)))?;
+            if r.damaged {
+                return Err(fail(
+                    &format!(
+                        "run `{id}` cannot be resumed: its journal is damaged in its first record (the run's start)"
+                    ),
+                    Some(
+                        "nothing in it can be trusted: start a new run (without --resume); its step logs are kept in the run's folder",
+                    ),
+                ));
+            }
             if r.plan != plan {
                 return Err(fail(&format!("run `{id}` is a run of `{}`, not `{plan}`", r.plan), Some(RUNS_HELP)));
             }
@@ -240,6 +250,10 @@ fn stop_leftovers(r: &RunSummary, grace: Duration) {
     }
 }
 
+fn own_start_time() -> Option<u64> {
+    crate::process::start_time(std::process::id() as i32)
+}
+
 /// The run's journal, new or reopened, with its first record written.
 fn open_journal(p: &Prepared, state: &Path, run_id: &str, resuming: bool) -> Result<Journal, Error> {
     let c = &p.compiled;
@@ -248,7 +262,7 @@ fn open_journal(p: &Prepared, state: &Path, run_id: &str, resuming: bool) -> Res
         fail(&format!("cannot create the journal in {}: {e}", state.display()), Some("check --state-dir"))
     })?;
     let first = if resuming {
-        Event::RunResumed { time: now(), pid: std::process::id() }
+        Event::RunResumed { time: now(), pid: std::process::id(), pid_start: own_start_time() }
     } else {
         let values = &p.values.values;
         Event::RunStarted {
@@ -256,6 +270,7 @@ fn open_journal(p: &Prepared, state: &Path, run_id: &str, resuming: bool) -> Res
             plan: c.base().name.value.clone(),
             time: now(),
             pid: std::process::id(),
+            pid_start: own_start_time(),
             files: c
                 .files
                 .iter()
@@ -361,12 +376,10 @@ pub fn status(state_dir: Option<&Path>, run_id: Option<&str>) -> Result<u8, Erro
             _ => "-".into(),
         };
         let dur = s.duration_ms.map_or("-".into(), |d| format!("{:.1}s", d as f64 / 1000.0));
-        crate::outln!(
-            "{:<w$}  {:<14}  {exit:<6}  {dur:<9}  {}",
-            s.id,
-            s.status.as_str(),
-            s.log.as_deref().unwrap_or("-")
-        );
+        // Only a log that exists: a step that printed nothing (an assert, a confirm) has none.
+        let log = journal::runs_dir(&state).join(&r.run_id).join("logs").join(format!("{}.log", s.id));
+        let log = if log.is_file() { log.display().to_string() } else { "-".to_owned() };
+        crate::outln!("{:<w$}  {:<14}  {exit:<6}  {dur:<9}  {log}", s.id, s.status.as_str());
         if let Some(m) = &s.message
             && matches!(s.status, Status::Failed | Status::Blocked | Status::Interrupted | Status::FailedIgnored)
         {

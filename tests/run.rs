@@ -296,7 +296,7 @@ fn a_second_concurrent_run_is_refused() {
     assert!(r.stderr.contains("plan `lock` is already running in this state dir (run "), "{}", r.stderr);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(first.id() as i32), nix::sys::signal::Signal::SIGTERM)
         .expect("kill");
-    assert_eq!(first.wait().expect("wait").code(), Some(130));
+    assert_eq!(first.wait().expect("wait").code(), Some(143));
 }
 
 #[test]
@@ -700,4 +700,71 @@ fn sighup_does_not_stop_the_run() {
     assert!(st.lines().next().unwrap_or("").ends_with(": succeeded"), "{st}");
     let log = st.lines().find(|l| l.starts_with("long ")).and_then(|l| l.split_whitespace().last()).expect("log");
     assert_eq!(std::fs::read_to_string(d.path().join(log)).expect("log").trim(), "still here");
+}
+
+/// `status` tells the truth: a run whose `plan` is gone is `crashed`, even
+/// when its pid now belongs to another process; only logs that exist are listed.
+#[test]
+fn status_says_crashed_when_the_plan_process_is_gone_and_lists_only_real_logs() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: truth\nsteps:\n  - id: check\n    assert: \"true\"\n  - id: talk\n    needs: [check]\n    run: echo hello\n";
+    assert_eq!(run(&d, plan, &[]).code, 0);
+    let st = status_of(&d);
+    let log_of = |step: &str| {
+        st.lines()
+            .find(|l| l.starts_with(&format!("{step} ")))
+            .and_then(|l| l.split_whitespace().last())
+            .map(str::to_owned)
+    };
+    assert_eq!(log_of("check").as_deref(), Some("-"), "{st}");
+    assert!(log_of("talk").is_some_and(|l| l.ends_with("logs/talk.log") && std::path::Path::new(&l).is_file()), "{st}");
+
+    // A journal whose plan pid is alive but is another process (a reused pid): crashed, not running.
+    let other = std::process::Command::new("sleep").arg("30").spawn().expect("sleep");
+    let runs = d.path().join("state/runs");
+    let dir = std::fs::read_dir(&runs).expect("runs").flatten().next().expect("a run").path();
+    let journal = std::fs::read_to_string(dir.join("journal.jsonl")).expect("journal");
+    let first = journal.lines().next().expect("first line");
+    let mut started: serde_json::Value = json(first);
+    started["pid"] = other.id().into();
+    started["pid_start"] = 1.into();
+    let fake = runs.join("20000101T000000Z-dead");
+    std::fs::create_dir_all(&fake).expect("mkdir");
+    let mut text = serde_json::to_string(&started).expect("json") + "\n";
+    text = text.replace(&started["run_id"].as_str().expect("id").to_owned(), "20000101T000000Z-dead");
+    std::fs::write(fake.join("journal.jsonl"), text).expect("write");
+    let r = d.plan(&["status", "20000101T000000Z-dead", "--state-dir", &state(&d)]);
+    assert!(r.stdout.starts_with("run 20000101T000000Z-dead of truth: crashed\n"), "{}", r.stdout);
+    let mut other = other;
+    let _ = other.kill();
+    let _ = other.wait();
+}
+
+/// A journal torn inside its first line (a crash while it was written) still
+/// lists the run, as damaged, and `--resume` says what it can do.
+#[test]
+fn a_journal_torn_in_its_first_line_lists_the_run_as_damaged() {
+    let d = Dir::new();
+    let p = d.file("plan.yaml", "apiVersion: plan/v1\nname: torn\nsteps:\n  - id: a\n    run: \"true\"\n");
+    let run_dir = d.path().join("state/runs/20261126T120000Z-beef");
+    std::fs::create_dir_all(&run_dir).expect("mkdir");
+    std::fs::write(run_dir.join("journal.jsonl"), "{\"event\":\"run-started\",\"run_id\":\"20261126T1200")
+        .expect("write");
+    let r = d.plan(&["runs", "--state-dir", &state(&d)]);
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with("20261126T120000Z-beef") && l.contains(" damaged ")),
+        "{}",
+        r.stdout
+    );
+    let r = d.plan(&["status", "--state-dir", &state(&d)]);
+    assert!(r.stdout.starts_with("run 20261126T120000Z-beef of ?: damaged\n"), "{}", r.stdout);
+    let r =
+        d.plan(&["run", p.to_str().expect("utf-8"), "--state-dir", &state(&d), "--resume", "20261126T120000Z-beef"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("run `20261126T120000Z-beef` cannot be resumed: its journal is damaged in its first record"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("start a new run (without --resume)"), "{}", r.stderr);
 }

@@ -13,6 +13,10 @@ pub enum Event {
         plan: String,
         time: String,
         pid: u32,
+        /// When `pid` started (clock ticks since boot): with the pid, it names
+        /// the `plan` process even after the pid is reused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid_start: Option<u64>,
         /// Every plan file that went into the graph, with its SHA-256.
         files: Vec<FileSum>,
         /// Non-secret values of vars and facts; secrets are listed by name only.
@@ -24,6 +28,8 @@ pub enum Event {
     RunResumed {
         time: String,
         pid: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid_start: Option<u64>,
     },
     StepStarted {
         step: String,

@@ -16,10 +16,14 @@ pub struct RunSummary {
     pub finished: Option<String>,
     pub status: Option<RunStatus>,
     pub pid: u32,
+    pub pid_start: Option<u64>,
     pub values: IndexMap<String, String>,
     pub secrets: Vec<String>,
     pub files: Vec<FileSum>,
     pub steps: Vec<StepState>,
+    /// The journal's first record (the run's start) does not read: the run
+    /// is listed, but nothing in it can be trusted or resumed.
+    pub damaged: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -40,7 +44,9 @@ pub struct StepState {
 
 impl RunSummary {
     pub fn from_events(events: &[Event]) -> Option<RunSummary> {
-        let Some(Event::RunStarted { run_id, plan, time, pid, files, values, secrets, steps }) = events.first() else {
+        let Some(Event::RunStarted { run_id, plan, time, pid, pid_start, files, values, secrets, steps }) =
+            events.first()
+        else {
             return None;
         };
         let mut states: IndexMap<String, StepState> = steps.iter().map(|s| (s.clone(), blank(s))).collect();
@@ -51,15 +57,18 @@ impl RunSummary {
             finished: None,
             status: None,
             pid: *pid,
+            pid_start: *pid_start,
             values: values.clone(),
             secrets: secrets.clone(),
             files: files.clone(),
             steps: Vec::new(),
+            damaged: false,
         };
         for e in &events[1..] {
             match e {
-                Event::RunResumed { pid, .. } => {
+                Event::RunResumed { pid, pid_start, .. } => {
                     summary.pid = *pid;
+                    summary.pid_start = *pid_start;
                     summary.finished = None;
                     summary.status = None;
                 }
@@ -107,7 +116,7 @@ impl RunSummary {
         }
         // A step still `running` in a finished (or dead) run was cut off.
         for s in states.values_mut() {
-            if s.status == Status::Running && (summary.status.is_some() || !pid_alive(summary.pid)) {
+            if s.status == Status::Running && (summary.status.is_some() || !summary.plan_alive()) {
                 s.status = Status::Interrupted;
             }
         }
@@ -117,10 +126,34 @@ impl RunSummary {
 
     /// `succeeded`, `failed`, `interrupted`, `running`, or `crashed` (no end, and its process is gone).
     pub fn state(&self) -> &'static str {
+        if self.damaged {
+            return "damaged";
+        }
         match self.status {
             Some(s) => s.as_str(),
-            None if pid_alive(self.pid) => "running",
+            None if self.plan_alive() => "running",
             None => "crashed",
+        }
+    }
+}
+
+impl RunSummary {
+    /// A run whose journal has no readable first record (torn while it was written).
+    fn damaged(run_id: &str) -> RunSummary {
+        RunSummary {
+            run_id: run_id.to_owned(),
+            plan: "?".to_owned(),
+            // Run ids start with their start time.
+            started: run_id.split('-').next().unwrap_or(run_id).to_owned(),
+            finished: None,
+            status: None,
+            pid: 0,
+            pid_start: None,
+            values: IndexMap::new(),
+            secrets: Vec::new(),
+            files: Vec::new(),
+            steps: Vec::new(),
+            damaged: true,
         }
     }
 }
@@ -141,10 +174,26 @@ fn blank(id: &str) -> StepState {
     }
 }
 
-fn pid_alive(pid: u32) -> bool {
-    pid != 0
-        && pid != std::process::id()
-        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
+impl RunSummary {
+    /// Whether the `plan` process that runs it is still there: the same pid,
+    /// started at the same time (a reused pid is another process), not a zombie.
+    fn plan_alive(&self) -> bool {
+        let pid = self.pid as i32;
+        if pid == 0
+            || self.pid == std::process::id()
+            || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()
+        {
+            return false;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')) {
+            return false;
+        }
+        match self.pid_start {
+            Some(recorded) => crate::process::start_time(pid) == Some(recorded),
+            None => true,
+        }
+    }
 }
 
 /// All runs in the state dir, oldest first.
@@ -152,8 +201,13 @@ pub fn list_runs(state: &Path) -> Vec<RunSummary> {
     let Ok(entries) = std::fs::read_dir(runs_dir(state)) else { return Vec::new() };
     let mut ids: Vec<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
     ids.sort();
-    let mut runs: Vec<RunSummary> =
-        ids.iter().filter_map(|id| read(state, id).ok().and_then(|ev| RunSummary::from_events(&ev))).collect();
+    let mut runs: Vec<RunSummary> = ids
+        .iter()
+        .filter_map(|id| {
+            let events = read(state, id).ok()?;
+            Some(RunSummary::from_events(&events).unwrap_or_else(|| RunSummary::damaged(id)))
+        })
+        .collect();
     // Ids sort by second; two runs in one second are ordered by their start time.
     runs.sort_by(|a, b| a.started.cmp(&b.started).then_with(|| a.run_id.cmp(&b.run_id)));
     runs

@@ -123,7 +123,7 @@ mod tests {
                     for round in 0..5 {
                         let through = {
                             let mut j = journal.lock().expect("journal");
-                            let e = Event::RunResumed { time: format!("{k}-{round}"), pid: k };
+                            let e = Event::RunResumed { time: format!("{k}-{round}"), pid: k, pid_start: None };
                             j.append_unsynced(&e).expect("append");
                             j.written()
                         };
