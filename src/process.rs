@@ -110,30 +110,32 @@ fn group_alive(pgid: i32) -> bool {
     })
 }
 
-/// Stops what is left of a process group started by a run that crashed:
-/// SIGTERM, then SIGKILL after `grace`. Returns whether anything was there.
-/// The group is only touched if its leader is gone or is the same process
-/// (same start time) as recorded, so a reused pid is never signalled.
-pub fn stop_leftover_group(pgid: i32, recorded_start: Option<u64>, grace: Duration) -> bool {
-    let pid = Pid::from_raw(pgid);
-    if pgid <= 1 || !group_alive(pgid) {
-        return false;
+/// Stops what is left of the process groups a crashed run started, all at
+/// once: SIGTERM to each, then one grace for all, then SIGKILL to what is
+/// left. Returns the groups that were there. A group is only touched if its
+/// leader is gone or is the same process (same start time) as recorded, so a
+/// reused pid is never signalled.
+pub fn stop_leftover_groups(groups: &[(i32, Option<u64>)], grace: Duration) -> Vec<i32> {
+    let ours: Vec<i32> = groups
+        .iter()
+        .filter(|&&(pgid, recorded)| {
+            pgid > 1
+                && group_alive(pgid)
+                && !matches!((start_time(pgid), recorded), (Some(now), Some(then)) if now != then)
+        })
+        .map(|&(pgid, _)| pgid)
+        .collect();
+    for &pgid in &ours {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
     }
-    if let (Some(now), Some(then)) = (start_time(pgid), recorded_start)
-        && now != then
-    {
-        return false;
-    }
-    let _ = killpg(pid, Signal::SIGTERM);
     let deadline = std::time::Instant::now().checked_add(grace).unwrap_or_else(std::time::Instant::now);
-    while std::time::Instant::now() < deadline {
-        if !group_alive(pgid) {
-            return true;
-        }
+    while ours.iter().any(|&g| group_alive(g)) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = killpg(pid, Signal::SIGKILL);
-    true
+    for &pgid in ours.iter().filter(|&&g| group_alive(g)) {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+    ours
 }
 
 /// Makes the journal durable through an offset; see [`Launch`].

@@ -241,12 +241,16 @@ fn check_only(c: &Compiled, only: &HashSet<usize>, earlier: &HashMap<usize, Earl
 /// A crashed run may have left a step's processes behind: never run a step
 /// again while its previous attempt is still going.
 fn stop_leftovers(r: &RunSummary, grace: Duration) {
-    for s in r.steps.iter().filter(|s| matches!(s.status, Status::Interrupted | Status::Running)) {
-        if let Some((pgid, start)) = s.process
-            && crate::process::stop_leftover_group(pgid, start, grace)
-        {
-            eprintln!("stopped the processes step `{}` left running in run {} (process group {pgid})", s.id, r.run_id);
-        }
+    let cut_off: Vec<(&str, i32, Option<u64>)> = r
+        .steps
+        .iter()
+        .filter(|s| matches!(s.status, Status::Interrupted | Status::Running))
+        .filter_map(|s| s.process.map(|(pgid, start)| (s.id.as_str(), pgid, start)))
+        .collect();
+    let groups: Vec<(i32, Option<u64>)> = cut_off.iter().map(|&(_, g, s)| (g, s)).collect();
+    let stopped = crate::process::stop_leftover_groups(&groups, grace);
+    for (id, pgid, _) in cut_off.iter().filter(|(_, g, _)| stopped.contains(g)) {
+        eprintln!("stopped the processes step `{id}` left running in run {} (process group {pgid})", r.run_id);
     }
 }
 

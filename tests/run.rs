@@ -768,3 +768,33 @@ fn a_journal_torn_in_its_first_line_lists_the_run_as_damaged() {
     );
     assert!(r.stderr.contains("start a new run (without --resume)"), "{}", r.stderr);
 }
+
+/// Leftovers that ignore SIGTERM are stopped together: one grace for all,
+/// not one after another.
+#[test]
+fn resume_stops_all_leftover_groups_at_once() {
+    let d = Dir::new();
+    let stuck = |id: &str| {
+        format!(
+            "  - id: {id}\n    shell: 'if [ ! -e resumed ]; then trap \"\" TERM; echo $$ > stuck-{id}; sleep 300; fi'\n"
+        )
+    };
+    let text = format!("apiVersion: plan/v1\nname: deaf\nsteps:\n{}{}{}", stuck("a"), stuck("b"), stuck("c"));
+    let p = d.file("plan.yaml", &text);
+    let args = ["run", p.to_str().expect("utf-8"), "--state-dir", &state(&d), "--jobs", "3"];
+    let mut child = spawn_plan(d.path(), &args);
+    for id in ["a", "b", "c"] {
+        wait_for_file(&d.path().join(format!("stuck-{id}")), 20);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    child.kill().expect("SIGKILL plan");
+    child.wait().expect("wait");
+    std::fs::write(d.path().join("resumed"), "").expect("write");
+    let start = std::time::Instant::now();
+    let r = d.plan(&[&args[..], &["--resume", "--grace", "2s"]].concat());
+    let took = start.elapsed();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.matches("stopped the processes step").count(), 3, "{}", r.stderr);
+    // Three deaf groups one after another would take 6 s of grace.
+    assert!(took < Duration::from_millis(4500), "the resume took {took:?}");
+}
