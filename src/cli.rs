@@ -87,6 +87,18 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// A run's step output, finished or live (default: every step of the newest run).
+    Logs {
+        /// The run (default: the newest); a step id alone means that step of the newest run.
+        run_id: Option<String>,
+        /// Only this step's log.
+        step: Option<String>,
+        /// Keep printing as the logs grow, until the run is over.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
     /// Print the JSON Schema of the plan format.
     Schema,
 }

@@ -16,6 +16,7 @@ pub(crate) mod graph;
 pub mod journal;
 pub mod lint;
 pub mod load;
+pub mod logs;
 pub(crate) mod model;
 pub mod output;
 pub mod prepare;

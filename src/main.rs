@@ -109,6 +109,12 @@ fn run(cli: Cli) -> Result<u8, Error> {
         }),
         Command::Runs { state_dir } => Ok(plan::run::runs(state_dir.as_deref())),
         Command::Status { run_id, state_dir } => plan::run::status(state_dir.as_deref(), run_id.as_deref()),
+        Command::Logs { run_id, step, follow, state_dir } => plan::logs::logs(plan::logs::Request {
+            state_dir: state_dir.as_deref(),
+            run_id: run_id.as_deref(),
+            step: step.as_deref(),
+            follow,
+        }),
         Command::Schema => {
             out(&plan::schema::schema_json())?;
             Ok(0)

@@ -798,3 +798,29 @@ fn resume_stops_all_leftover_groups_at_once() {
     // Three deaf groups one after another would take 6 s of grace.
     assert!(took < Duration::from_millis(4500), "the resume took {took:?}");
 }
+
+/// `plan logs` shows a run's output, finished or live (`--follow` ends with the run).
+#[test]
+fn logs_show_a_runs_output_finished_or_live() {
+    let d = Dir::new();
+    let p = d.file(
+        "plan.yaml",
+        "apiVersion: plan/v1\nname: talk\nsteps:\n  - id: first\n    shell: 'echo one; echo two'\n  - id: second\n    needs: [first]\n    shell: 'touch started; for i in 1 2 3; do echo tick $i; sleep 0.3; done'\n",
+    );
+    let path = p.to_str().expect("utf-8");
+    let mut child = spawn_plan(d.path(), &["run", path, "--state-dir", &state(&d)]);
+    wait_for_file(&d.path().join("started"), 20);
+    // Live: it prints what comes and ends when the run does.
+    let live = d.plan(&["logs", "--follow", "--state-dir", &state(&d)]);
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+    assert_eq!(live.code, 0, "{}", live.stderr);
+    assert_eq!(live.stdout, "[first] one\n[first] two\n[second] tick 1\n[second] tick 2\n[second] tick 3\n");
+    // Finished: every step, one step, a run by id.
+    assert_eq!(d.plan(&["logs", "--state-dir", &state(&d)]).stdout, live.stdout);
+    assert_eq!(d.plan(&["logs", "second", "--state-dir", &state(&d)]).stdout, "tick 1\ntick 2\ntick 3\n");
+    let run_id = status_of(&d).split_whitespace().nth(1).expect("run id").to_owned();
+    assert_eq!(d.plan(&["logs", &run_id, "first", "--state-dir", &state(&d)]).stdout, "one\ntwo\n");
+    let r = d.plan(&["logs", &run_id, "thrid", "--state-dir", &state(&d)]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains(&format!("run {run_id} has no step `thrid`")), "{}", r.stderr);
+}
