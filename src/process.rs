@@ -110,6 +110,37 @@ fn group_alive(pgid: i32) -> bool {
     })
 }
 
+/// The environment variable every step's processes carry: `RUN_ID/STEP`.
+pub const STEP_MARKER: &str = "PLAN_STEP";
+
+/// The live processes (not zombies) whose environment carries a marker of
+/// this run, as (step, process group); never `plan`'s own group.
+pub fn marked(run_id: &str) -> Vec<(String, i32)> {
+    let prefix = format!("{STEP_MARKER}={run_id}/");
+    let own = nix::unistd::getpgrp().as_raw();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut out = Vec::new();
+    for e in procs.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        let Some(step) = env
+            .split(|&b| b == 0)
+            .find_map(|var| var.strip_prefix(prefix.as_bytes()))
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let mut fields = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace();
+        let state = fields.next().unwrap_or("Z");
+        let Some(pgid) = fields.nth(1).and_then(|g| g.parse::<i32>().ok()) else { continue };
+        if state != "Z" && pgid != own && !out.iter().any(|(_, g)| *g == pgid) {
+            out.push((step, pgid));
+        }
+    }
+    out
+}
+
 /// Stops what is left of the process groups a crashed run started, all at
 /// once: SIGTERM to each, then one grace for all, then SIGKILL to what is
 /// left. Returns the groups that were there. A group is only touched if its

@@ -163,8 +163,14 @@ pub fn run(req: RunRequest) -> Result<u8, Error> {
     let outcome = rt.block_on(async {
         let signals = scheduler::signal_stream();
         let secrets = Arc::new(p.values.secrets());
-        let run =
-            scheduler::Run { base_ctx: &base_ctx, renderer: &renderer, journal, reporter: reporter.clone(), secrets };
+        let run = scheduler::Run {
+            base_ctx: &base_ctx,
+            renderer: &renderer,
+            journal,
+            reporter: reporter.clone(),
+            secrets,
+            run_id: &run_id,
+        };
         scheduler::execute(c, run, opts, signals).await
     });
     reporter.run_finished(&run_id, outcome.status, started.elapsed(), &outcome.steps, &journal_path);
@@ -241,13 +247,20 @@ fn check_only(c: &Compiled, only: &HashSet<usize>, earlier: &HashMap<usize, Earl
 /// A crashed run may have left a step's processes behind: never run a step
 /// again while its previous attempt is still going.
 fn stop_leftovers(r: &RunSummary, grace: Duration) {
-    let cut_off: Vec<(&str, i32, Option<u64>)> = r
+    let mut cut_off: Vec<(String, i32, Option<u64>)> = r
         .steps
         .iter()
         .filter(|s| matches!(s.status, Status::Interrupted | Status::Running))
-        .filter_map(|s| s.process.map(|(pgid, start)| (s.id.as_str(), pgid, start)))
+        .filter_map(|s| s.process.map(|(pgid, start)| (s.id.clone(), pgid, start)))
         .collect();
-    let groups: Vec<(i32, Option<u64>)> = cut_off.iter().map(|&(_, g, s)| (g, s)).collect();
+    // Processes carrying this run's marker: a step spawned just before
+    // `plan` died (not journaled yet), or one that left its group (`setsid`).
+    for (step, pgid) in crate::process::marked(&r.run_id) {
+        if !cut_off.iter().any(|(_, g, _)| *g == pgid) {
+            cut_off.push((step, pgid, None));
+        }
+    }
+    let groups: Vec<(i32, Option<u64>)> = cut_off.iter().map(|(_, g, s)| (*g, *s)).collect();
     let stopped = crate::process::stop_leftover_groups(&groups, grace);
     for (id, pgid, _) in cut_off.iter().filter(|(_, g, _)| stopped.contains(g)) {
         eprintln!("stopped the processes step `{id}` left running in run {} (process group {pgid})", r.run_id);

@@ -824,3 +824,56 @@ fn logs_show_a_runs_output_finished_or_live() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains(&format!("run {run_id} has no step `thrid`")), "{}", r.stderr);
 }
+
+/// Every step's processes carry the run's marker, so a resume after a crash
+/// stops even a grandchild that left the step's group with `setsid`.
+#[test]
+fn resume_stops_a_leftover_that_left_its_group() {
+    let d = Dir::new();
+    let p = d.file(
+        "plan.yaml",
+        "apiVersion: plan/v1\nname: escape\nsteps:\n  - id: a\n    shell: 'if [ ! -e resumed ]; then setsid sh -c \"echo \\$\\$ > escaped; exec sleep 300\" & sleep 300; fi'\n",
+    );
+    let args = ["run", p.to_str().expect("utf-8"), "--state-dir", &state(&d)];
+    let mut child = spawn_plan(d.path(), &args);
+    wait_for_file(&d.path().join("escaped"), 20);
+    std::thread::sleep(Duration::from_millis(100));
+    child.kill().expect("SIGKILL plan");
+    child.wait().expect("wait");
+    let escaped: i32 = std::fs::read_to_string(d.path().join("escaped")).expect("pid").trim().parse().expect("pid");
+    assert!(pid_alive(escaped));
+    std::fs::write(d.path().join("resumed"), "").expect("write");
+    let r = d.plan(&[&args[..], &["--resume", "--grace", "2s"]].concat());
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!pid_alive(escaped), "the setsid grandchild survived the resume");
+}
+
+/// `plan` SIGKILLed at many instants just after it starts 12 parallel
+/// steps, then `--resume`: no step's two attempts ever overlap in time. Each
+/// attempt holds an exclusive lock on its step's file while it runs; an
+/// attempt that finds the lock taken records the overlap.
+#[test]
+fn no_step_runs_twice_at_once_whatever_instant_plan_is_killed() {
+    let mut steps = String::new();
+    for i in 0..12 {
+        steps.push_str(&format!(
+            "  - id: s{i}\n    shell: 'flock -n s{i}.lock sleep 0.3 || echo overlap s{i} >> trace; echo ran s{i} >> trace'\n"
+        ));
+    }
+    let text = format!("apiVersion: plan/v1\nname: race\nsteps:\n{steps}");
+    for delay_ms in [3, 6, 10, 15, 20, 30, 40] {
+        let d = Dir::new();
+        let p = d.file("plan.yaml", &text);
+        let args = ["run", p.to_str().expect("utf-8"), "--state-dir", &state(&d), "--jobs", "12"];
+        let mut child = spawn_plan(d.path(), &args);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().expect("SIGKILL plan");
+        child.wait().expect("wait");
+        let r = d.plan(&[&args[..], &["--resume", "--grace", "2s"]].concat());
+        assert!(r.code == 0 || r.code == 2, "{delay_ms} ms: {}{}", r.stdout, r.stderr);
+        std::thread::sleep(Duration::from_millis(400));
+        let trace = std::fs::read_to_string(d.path().join("trace")).unwrap_or_default();
+        assert!(!trace.contains("overlap"), "{delay_ms} ms: a step ran twice at once:\n{trace}");
+    }
+}

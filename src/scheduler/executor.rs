@@ -37,6 +37,8 @@ pub(super) struct Shared {
     pub(super) grace: Duration,
     pub(super) yes: bool,
     pub(super) cancel: watch::Receiver<Cancel>,
+    /// The run's id, in every step's marker.
+    pub(super) run_id: String,
 }
 
 impl Shared {
@@ -223,7 +225,14 @@ async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::
     let spec = ProcSpec {
         program,
         args,
-        env: r.env.clone(),
+        // The marker lets a resume find this step's processes even if `plan`
+        // is killed before it records them, and those that left the group.
+        env: r
+            .env
+            .iter()
+            .cloned()
+            .chain([(process::STEP_MARKER.to_owned(), format!("{}/{}", sh.run_id, r.id))])
+            .collect(),
         cwd: r.cwd.clone(),
         timeout: r.timeout,
         grace: sh.grace,

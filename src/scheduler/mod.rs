@@ -97,6 +97,7 @@ pub struct Run<'a> {
     pub journal: Journal,
     pub reporter: Arc<dyn Reporter>,
     pub secrets: Arc<Vec<String>>,
+    pub run_id: &'a str,
 }
 
 /// Runs the plan: the dispatcher decides, the executor does, and the loop
@@ -107,7 +108,7 @@ pub async fn execute(
     opts: Options,
     mut signals: mpsc::UnboundedReceiver<Received>,
 ) -> Outcome {
-    let Run { base_ctx, renderer, journal, reporter, secrets } = run;
+    let Run { base_ctx, renderer, journal, reporter, secrets, run_id } = run;
     let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
     let durability = Durability::new(journal, reporter.clone());
     let shared = Arc::new(Shared {
@@ -118,6 +119,7 @@ pub async fn execute(
         grace: opts.grace,
         yes: opts.yes,
         cancel: cancel_rx,
+        run_id: run_id.to_owned(),
     });
     let mut dispatcher = Dispatcher::new(c, &opts);
     let mut running: JoinSet<(usize, StepOutcome)> = JoinSet::new();
