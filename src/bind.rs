@@ -33,6 +33,8 @@ pub enum Origin {
     Env(String),
     Cli,
     Probe,
+    /// Asked on the terminal (a secret).
+    Prompt,
     FactDefault,
     Journal(String),
 }
@@ -46,6 +48,7 @@ impl std::fmt::Display for Origin {
             Origin::Env(n) => write!(f, "environment {n}"),
             Origin::Cli => f.write_str("--var"),
             Origin::Probe => f.write_str("probed"),
+            Origin::Prompt => f.write_str("asked on the terminal"),
             Origin::FactDefault => f.write_str("fact default (probe failed)"),
             Origin::Journal(run) => write!(f, "journal of run {run}"),
         }
@@ -118,11 +121,19 @@ impl Values {
 
     /// The texts to mask, longest first (so a secret containing another is
     /// masked whole): every line of every secret value, trimmed, that has at
-    /// least [`MIN_SECRET_CHARS`] characters.
+    /// least [`MIN_SECRET_CHARS`] characters, and the forms it takes when
+    /// shown: shell-quoted (`show` prints commands quoted) and JSON-escaped.
     pub fn secrets(&self) -> Vec<String> {
-        let mut s: Vec<String> =
-            self.secret_lines().filter(|l| l.chars().count() >= MIN_SECRET_CHARS).map(str::to_owned).collect();
-        s.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        let mut s: Vec<String> = self
+            .secret_lines()
+            .filter(|l| l.chars().count() >= MIN_SECRET_CHARS)
+            .flat_map(|l| {
+                let quoted = crate::template::shell_quote(l);
+                let escaped = serde_json::to_string(l).unwrap_or_default();
+                [l.to_owned(), quoted, escaped.trim_matches('"').to_owned()]
+            })
+            .collect();
+        s.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         s.dedup();
         s
     }
@@ -244,10 +255,24 @@ pub fn bind(
     let mut values = Values::default();
     for (name, v) in c.vars {
         let d = &v.decl;
+        // Bound already (the base's vars, bound before the window): the same value, never asked twice.
+        if let Some(b) = known.and_then(|k| k.values.get(name)) {
+            given.remove(name);
+            values.values.insert(name.clone(), b.clone());
+            continue;
+        }
         let (value, origin) = match given.remove(name) {
             Some(g) => g,
             None => match &d.default {
                 Some(def) => (def.value.clone(), Origin::Default),
+                // A secret given on the command line is visible to every user in `ps`:
+                // on a terminal, plan asks for it instead, without echo.
+                None if d.is_required()
+                    && d.is_secret()
+                    && let Some(v) = ask_secret(name) =>
+                {
+                    (v, Origin::Prompt)
+                }
                 None if d.is_required() => {
                     let src = c.source(v.file);
                     return Err(BindError::Required {
@@ -303,7 +328,8 @@ pub fn bind(
     let plan = &c.base().name.value;
     let ctx = values.context(plan, c.base().release.as_ref().map(|r| r.value.as_str()), "", &HashMap::new());
     for (name, f) in c.facts {
-        let secret = f.decl.is_secret();
+        // Tainted: a fact probed with a secret in its command is secret too.
+        let secret = f.decl.is_secret() || reads_secret(&f.decl, &values);
         if let Some((value, origin)) = given.remove(name) {
             values.values.insert(name.clone(), Bound { value, origin, secret });
             continue;
@@ -338,6 +364,48 @@ pub fn bind(
 }
 
 /// Runs a fact's probe: no stdin, its own process group, killed at the timeout.
+/// Asks for a secret on the controlling terminal with echo off; `None`
+/// without a terminal (then the missing value is an error, as usual).
+fn ask_secret(name: &str) -> Option<String> {
+    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    use std::io::{BufRead, Write};
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return None;
+    }
+    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
+    let saved = tcgetattr(&tty).ok()?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    tcsetattr(&tty, SetArg::TCSANOW, &quiet).ok()?;
+    let mut out = &tty;
+    let _ = write!(out, "{name} (secret, not shown): ");
+    let _ = out.flush();
+    let mut line = String::new();
+    let read = std::io::BufReader::new(&tty).read_line(&mut line);
+    let _ = tcsetattr(&tty, SetArg::TCSANOW, &saved);
+    let _ = writeln!(out);
+    read.ok()?;
+    let value = line.trim_end_matches(['\n', '\r']).to_owned();
+    (!value.is_empty()).then_some(value)
+}
+
+/// Whether a fact's command reads a secret value.
+fn reads_secret(f: &FactDecl, values: &Values) -> bool {
+    let texts: Vec<&str> = match (&f.run, &f.shell) {
+        (Some(run), _) => match &run.value {
+            RunAction::Line(l) => vec![l.as_str()],
+            RunAction::Argv(ws) => ws.iter().map(|w| w.value.as_str()).collect(),
+        },
+        (None, Some(sh)) => vec![sh.value.as_str()],
+        (None, None) => Vec::new(),
+    };
+    texts
+        .iter()
+        .filter_map(|t| crate::template::analyze(t).ok())
+        .flatten()
+        .any(|u| values.values.get(&u.name).is_some_and(|b| b.secret))
+}
+
 /// Why a probe gave no value.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {

@@ -41,10 +41,18 @@ impl Action {
         }
     }
 
-    /// One line (or script) describing exactly what runs.
-    pub fn describe(&self) -> String {
+    /// One line (or script) describing exactly what runs, secrets masked.
+    /// Words are masked before they are quoted, so a secret inside a longer
+    /// word is masked too.
+    pub fn describe(&self, secrets: &[String]) -> String {
+        mask(&self.describe_raw(secrets), secrets)
+    }
+
+    fn describe_raw(&self, secrets: &[String]) -> String {
         match self {
-            Action::Run(argv) => argv.iter().map(|w| crate::template::shell_quote(w)).collect::<Vec<_>>().join(" "),
+            Action::Run(argv) => {
+                argv.iter().map(|w| crate::template::shell_quote(&mask(w, secrets))).collect::<Vec<_>>().join(" ")
+            }
             Action::Shell(s) => s.trim_end().to_owned(),
             Action::Assert { condition, message } => {
                 if *condition {

@@ -95,7 +95,7 @@ pub fn show(p: &Prepared) -> String {
             let _ = writeln!(out, "       when: false, skipped");
             continue;
         }
-        let desc = mask(&r.action.describe(), &secrets);
+        let desc = r.action.describe(&secrets);
         let mut lines = desc.lines();
         let _ = writeln!(out, "       {}: {}", r.action.kind(), lines.next().unwrap_or(""));
         for l in lines {

@@ -877,3 +877,54 @@ fn no_step_runs_twice_at_once_whatever_instant_plan_is_killed() {
         assert!(!trace.contains("overlap"), "{delay_ms} ms: a step ran twice at once:\n{trace}");
     }
 }
+
+/// A required secret that is not given is asked for on the terminal, without
+/// echo (a `--var` is visible to every user in `ps`).
+#[test]
+fn a_missing_secret_is_asked_for_on_the_terminal_without_echo() {
+    let d = Dir::new();
+    let p = d.file(
+        "plan.yaml",
+        "apiVersion: plan/v1\nname: ask\nvars:\n  token:\n    secret: true\n    required: true\nsteps:\n  - id: use\n    run: sh -c 'test \"$T\" = TopSecret123 && echo right token'\n    env:\n      T: '{{token}}'\n",
+    );
+    let cmd = format!("{} run {} --state-dir {}", bin(), p.display(), state(&d));
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(d.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    std::thread::sleep(Duration::from_millis(500));
+    use std::io::Write;
+    child.stdin.take().expect("stdin").write_all(b"TopSecret123\n").expect("type the secret");
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("token (secret, not shown): "), "{text}");
+    assert!(text.contains("[use] right token"), "{text}");
+    assert!(!text.contains("TopSecret123"), "the secret was echoed: {text}");
+}
+
+/// Secrets are tainted: a fact whose probe reads a secret is secret itself;
+/// a secret is masked in its shell-quoted form too.
+#[test]
+fn a_fact_made_from_a_secret_is_secret_and_quoted_forms_are_masked() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: taint\nvars:\n  token:\n    secret: true\n    required: true\nfacts:\n  probe:\n    shell: echo p-{{token}}\nsteps:\n  - id: use\n    run: [echo, 'x {{token}}', '{{probe}}']\n";
+    let p = d.file("plan.yaml", plan);
+    let secret = "it's-hunter22";
+    let args =
+        ["-vvv", "run", p.to_str().expect("utf-8"), "--state-dir", &state(&d), "--var", &format!("token={secret}")];
+    let r = plan_env(d.path(), &args, &[("RUST_LOG", "trace")]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let show = d.plan(&["show", p.to_str().expect("utf-8"), "--var", &format!("token={secret}")]);
+    assert!(show.stdout.contains("  probe = *** ("), "{}", show.stdout);
+    assert!(show.stdout.contains("run: echo 'x ***' '***'"), "{}", show.stdout);
+    let mut everything = r.stdout + &r.stderr + &show.stdout + &show.stderr;
+    for f in walk(&d.path().join("state")) {
+        everything.push_str(&String::from_utf8_lossy(&std::fs::read(f).expect("read")));
+    }
+    for leak in ["hunter22", "p-it"] {
+        assert!(!everything.contains(leak), "`{leak}` leaked:\n{everything}");
+    }
+}
