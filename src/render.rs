@@ -50,9 +50,19 @@ impl Action {
 
     fn describe_raw(&self, secrets: &[String]) -> String {
         match self {
-            Action::Run(argv) => {
-                argv.iter().map(|w| crate::template::shell_quote(&mask(w, secrets))).collect::<Vec<_>>().join(" ")
-            }
+            Action::Run(argv) => argv
+                .iter()
+                .map(|w| {
+                    let quoted = mask(&crate::template::shell_quote(w), secrets);
+                    if secrets.iter().any(|s| w.contains(s.as_str())) && !quoted.contains("***") {
+                        // The secret is part of a longer word, whose quoting hides it from the mask.
+                        crate::template::shell_quote(&mask(w, secrets))
+                    } else {
+                        quoted
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
             Action::Shell(s) => s.trim_end().to_owned(),
             Action::Assert { condition, message } => {
                 if *condition {

@@ -217,7 +217,7 @@ fn a_release_that_needs_a_replay_ships_a_release_plan() {
     assert_eq!(included_plans(&r.stdout), vec!["aspects-9-0-0"]);
     assert!(r.stdout.contains("replay-tracking-logs-9-0 [run] (from aspects-9-0-0)\n       Replay tracking logs through the new transforms, deduplicating afterwards\n       needs: init"), "{}", r.stdout);
     assert!(
-        r.stdout.contains("--source_config '***' --destination_provider LRS --transformer_type xapi --deduplicate"),
+        r.stdout.contains("--source_config *** --destination_provider LRS --transformer_type xapi --deduplicate"),
         "{}",
         r.stdout
     );
