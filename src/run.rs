@@ -379,6 +379,9 @@ pub fn status(state_dir: Option<&Path>, run_id: Option<&str>) -> Result<u8, Erro
         ));
     };
     crate::outln!("run {} of {}: {}", r.run_id, r.plan, r.state());
+    if let Some(reason) = &r.reason {
+        crate::outln!("stopped because: {reason}");
+    }
     crate::outln!(
         "started {}{}",
         r.started,

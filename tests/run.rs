@@ -928,3 +928,59 @@ fn a_fact_made_from_a_secret_is_secret_and_quoted_forms_are_masked() {
         assert!(!everything.contains(leak), "`{leak}` leaked:\n{everything}");
     }
 }
+
+/// Unmounts the test's tmpfs however the test ends.
+struct Mounted(std::path::PathBuf);
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A full disk under the state dir: the journal cannot grow, so the run
+/// stops (no new step starts), says so once on stderr, exits non-zero, and
+/// every step that ran has its record; `status` says why.
+#[test]
+fn a_journal_that_cannot_be_written_stops_the_run() {
+    let d = Dir::new();
+    let disk = d.path().join("disk");
+    std::fs::create_dir_all(&disk).expect("mkdir");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(&disk)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root); the full-disk test did not run");
+        return;
+    }
+    let _guard = Mounted(disk.clone());
+    let ran = d.path().join("ran");
+    let mut text = format!(
+        "apiVersion: plan/v1\nname: full\nsteps:\n  - id: fill\n    shell: 'cat /dev/zero > {}/fill 2>/dev/null || true'\n",
+        disk.display()
+    );
+    for i in 0..3000 {
+        text.push_str(&format!("  - id: s{i}\n    needs: [fill]\n    shell: 'echo s{i} >> {}'\n", ran.display()));
+    }
+    let p = d.file("plan.yaml", &text);
+    let state = disk.join("state");
+    let args = ["run", p.to_str().expect("utf-8"), "--state-dir", state.to_str().expect("utf-8"), "--jobs", "4"];
+    let r = d.plan(&args);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.stderr.matches("cannot write the journal").count(), 1, "{}", r.stderr);
+    assert!(!r.stdout.contains("cannot write the journal"), "errors go to stderr");
+    let started: std::collections::HashSet<String> = journal_events(&state)
+        .iter()
+        .filter(|e| e["event"] == "step-started")
+        .filter_map(|e| e["step"].as_str().map(str::to_owned))
+        .collect();
+    let ran: Vec<String> = std::fs::read_to_string(&ran).unwrap_or_default().lines().map(str::to_owned).collect();
+    assert!(!ran.is_empty() && ran.len() < 3000, "{} steps ran", ran.len());
+    for step in &ran {
+        assert!(started.contains(step), "{step} ran with no journal record");
+    }
+    let st = d.plan(&["status", "--state-dir", state.to_str().expect("utf-8")]);
+    assert!(st.stdout.lines().next().unwrap_or("").ends_with(": failed"), "{}", st.stdout);
+    assert!(st.stdout.contains("stopped because: cannot write the journal: No space left on device"), "{}", st.stdout);
+}

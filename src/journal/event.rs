@@ -70,6 +70,9 @@ pub enum Event {
     RunFinished {
         time: String,
         status: RunStatus,
+        /// Why the run stopped, when not because of a step (the journal could not be written).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        reason: Option<String>,
     },
 }
 

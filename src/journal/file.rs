@@ -28,6 +28,9 @@ pub struct Journal {
 
 pub const PREALLOC: u64 = 1 << 20;
 
+/// Preallocated bytes only the run's last record may use.
+const RESERVE: u64 = 4096;
+
 impl Journal {
     pub fn create(state: &Path, run_id: &str) -> std::io::Result<Journal> {
         let dir = runs_dir(state).join(run_id);
@@ -73,10 +76,24 @@ impl Journal {
         self.write_raw(&line)
     }
 
+    /// The run's last record, which may use the space kept for it: after a
+    /// full disk stopped the run, it still says why.
+    pub fn append_last(&mut self, e: &Event) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(e).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        self.write_at_end(&line, 0)?;
+        self.sync()
+    }
+
     fn write_raw(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.write_at_end(data, RESERVE)
+    }
+
+    /// Appends, keeping `keep` bytes of the preallocated area free.
+    fn write_at_end(&mut self, data: &[u8], keep: u64) -> std::io::Result<()> {
         use std::os::unix::fs::FileExt;
-        if self.offset + data.len() as u64 > self.capacity {
-            self.grow(data.len() as u64)?;
+        if self.offset + data.len() as u64 + keep > self.capacity {
+            self.grow(data.len() as u64 + keep)?;
         }
         self.file.write_all_at(data, self.offset)?;
         self.offset += data.len() as u64;

@@ -24,6 +24,8 @@ pub struct RunSummary {
     /// The journal's first record (the run's start) does not read: the run
     /// is listed, but nothing in it can be trusted or resumed.
     pub damaged: bool,
+    /// Why the run stopped, when not because of a step.
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +65,7 @@ impl RunSummary {
             files: files.clone(),
             steps: Vec::new(),
             damaged: false,
+            reason: None,
         };
         for e in &events[1..] {
             match e {
@@ -107,9 +110,10 @@ impl RunSummary {
                         s.definition = definition.clone();
                     }
                 }
-                Event::RunFinished { time, status } => {
+                Event::RunFinished { time, status, reason } => {
                     summary.finished = Some(time.clone());
                     summary.status = Some(*status);
+                    summary.reason = reason.clone();
                 }
                 Event::RunStarted { .. } => {}
             }
@@ -154,6 +158,7 @@ impl RunSummary {
             files: Vec::new(),
             steps: Vec::new(),
             damaged: true,
+            reason: None,
         }
     }
 }

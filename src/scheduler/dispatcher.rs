@@ -162,6 +162,12 @@ impl<'a> Dispatcher<'a> {
         self.finish(i, st)
     }
 
+    /// The journal failed: no new step starts, and the run fails.
+    pub(super) fn halt(&mut self) {
+        self.stop_new = true;
+        self.failed = true;
+    }
+
     /// A signal: no new step starts, and the run ends interrupted.
     pub(super) fn interrupt(&mut self, signal: i32) {
         self.interrupted = true;

@@ -39,6 +39,10 @@ pub(super) struct Shared {
     pub(super) cancel: watch::Receiver<Cancel>,
     /// The run's id, in every step's marker.
     pub(super) run_id: String,
+    /// Set when the journal could not be written.
+    pub(super) failure: std::sync::Mutex<Option<String>>,
+    /// Raises the cancel level (the loop in `execute` holds the receivers' other end).
+    pub(super) stop: Arc<watch::Sender<Cancel>>,
 }
 
 impl Shared {
@@ -60,9 +64,26 @@ impl Shared {
             .map_err(|_| std::io::Error::other("journal lock poisoned"))
             .and_then(|mut j| f(&mut j));
         if let Err(err) = result {
-            // A journal that cannot be written is a broken promise: say so loudly.
-            self.reporter.note(&format!("error: cannot write the journal: {err}"));
+            self.journal_failed(&err);
         }
+    }
+
+    /// A journal that cannot be written stops the run: nothing may run
+    /// unrecorded. Said once, on stderr; running steps are stopped as on Ctrl-C.
+    pub(super) fn journal_failed(&self, err: &std::io::Error) {
+        let Ok(mut failure) = self.failure.lock() else { return };
+        if failure.is_some() {
+            return;
+        }
+        let message = format!("cannot write the journal: {err}");
+        eprintln!("error: {message}; stopping the run (no new step starts, running steps are stopped)");
+        *failure = Some(message);
+        let _ = self.stop.send(Cancel::Graceful);
+    }
+
+    /// Why the journal stopped the run, if it did.
+    pub(super) fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
     }
 
     /// Bytes written to the journal so far.

@@ -110,6 +110,7 @@ pub async fn execute(
 ) -> Outcome {
     let Run { base_ctx, renderer, journal, reporter, secrets, run_id } = run;
     let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
+    let cancel_tx = Arc::new(cancel_tx);
     let durability = Durability::new(journal, reporter.clone());
     let shared = Arc::new(Shared {
         barrier: durability.barrier(),
@@ -120,6 +121,8 @@ pub async fn execute(
         yes: opts.yes,
         cancel: cancel_rx,
         run_id: run_id.to_owned(),
+        failure: std::sync::Mutex::new(None),
+        stop: cancel_tx.clone(),
     });
     let mut dispatcher = Dispatcher::new(c, &opts);
     let mut running: JoinSet<(usize, StepOutcome)> = JoinSet::new();
@@ -134,6 +137,9 @@ pub async fn execute(
         }
     };
     loop {
+        if shared.failure().is_some() {
+            dispatcher.halt();
+        }
         let mut to_start: Vec<(usize, RenderedStep)> = Vec::new();
         while let Some(d) = dispatcher.next(running.len() + to_start.len(), base_ctx, renderer, &secrets) {
             match d {
@@ -203,8 +209,18 @@ pub async fn execute(
             }
         }
     }
-    let outcome = dispatcher.outcome();
-    shared.write(&Event::RunFinished { time: now(), status: outcome.status });
+    let mut outcome = dispatcher.outcome();
+    match shared.failure() {
+        None => shared.write(&Event::RunFinished { time: now(), status: outcome.status, reason: None }),
+        Some(reason) => {
+            // The journal failed: the run failed, and its last record, in the space kept for it, says why.
+            outcome.status = RunStatus::Failed;
+            let last = Event::RunFinished { time: now(), status: RunStatus::Failed, reason: Some(reason) };
+            if let Ok(mut j) = shared.durability.journal.lock() {
+                let _ = j.append_last(&last);
+            }
+        }
+    }
     if let Ok(st) = shared.durability.state.lock() {
         tracing::debug!(syncs = st.syncs, steps = c.steps.len(), "journal group commit");
     }
