@@ -169,36 +169,21 @@ pub fn stop_leftover_groups(groups: &[(i32, Option<u64>)], grace: Duration) -> V
     ours
 }
 
-/// Makes the journal durable through an offset; see [`Launch`].
-pub type Barrier = Arc<dyn Fn(u64) + Send + Sync>;
-
-/// How a step's process is started: after the journal is durable through
-/// `through`, and either here (`inline`, for a step that runs alone) or on a
-/// blocking thread, which makes the sync and does the fork and exec while
-/// the runtime goes on reaping and draining the other steps.
-pub struct Launch<'a> {
-    pub barrier: &'a Barrier,
-    pub through: u64,
-    pub inline: bool,
-    /// Called with the process group id as soon as the process exists, on
-    /// the thread that spawned it: the shorter the gap, the smaller the
-    /// window in which a killed `plan` leaves a process nobody recorded.
+/// How a step's process is started: right away (its start record is
+/// written already; the syncer makes it durable beside the step), with a
+/// callback that records its process group.
+pub struct Launch {
+    /// Called with the process group id as soon as the process exists: the
+    /// shorter the gap, the smaller the window in which a killed `plan`
+    /// leaves a process unrecorded (the step marker covers that window).
     pub spawned: Arc<dyn Fn(i32) + Send + Sync>,
 }
 
-impl Launch<'_> {
-    async fn spawn(&self, mut cmd: tokio::process::Command) -> std::io::Result<tokio::process::Child> {
-        let (barrier, through, spawned) = (self.barrier.clone(), self.through, self.spawned.clone());
-        let mut go = move || {
-            barrier(through);
-            let child = cmd.spawn()?;
-            spawned(child.id().map_or(0, |p| p as i32));
-            Ok(child)
-        };
-        if self.inline {
-            return go();
-        }
-        tokio::task::spawn_blocking(go).await.map_err(std::io::Error::other)?
+impl Launch {
+    fn spawn(&self, mut cmd: tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+        let child = cmd.spawn()?;
+        (self.spawned)(child.id().map_or(0, |p| p as i32));
+        Ok(child)
     }
 }
 
@@ -247,7 +232,7 @@ pub async fn run(
     sink: Arc<dyn OutputSink>,
     secrets: Arc<Vec<String>>,
     mut cancel: watch::Receiver<Cancel>,
-    launch: Launch<'_>,
+    launch: Launch,
 ) -> ProcResult {
     let fail = |m: String| ProcResult { end: ProcEnd::SpawnFailed(m), stdout: None };
     let log = Arc::new(LogFile::new(log_path));
@@ -264,7 +249,7 @@ pub async fn run(
     if let Some(cwd) = &spec.cwd {
         cmd.current_dir(cwd);
     }
-    let mut child = match launch.spawn(cmd).await {
+    let mut child = match launch.spawn(cmd) {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let what = match &spec.cwd {

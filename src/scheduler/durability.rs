@@ -1,66 +1,83 @@
-//! The journal's group commit: steps that end together share one sync.
+//! Making the journal durable beside the steps, never in front of them.
+//!
+//! Every record is *written* before the action it describes (so a crash or
+//! kill of `plan` never loses one: the kernel has it). A syncer thread makes
+//! records durable (fdatasync through a second handle on the file) while the
+//! steps run: whenever records are written and not yet synced, a sync is in
+//! flight or about to start. After a power loss only the records of the last
+//! sync interval can be missing; the file is still a prefix of what was
+//! written, and `--resume` runs those steps again. (SQLite's
+//! `synchronous=NORMAL`, bounded to the steps in flight.) The run's last
+//! record is synced before `plan` exits.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::journal::Journal;
-use crate::process;
 use crate::reporter::Reporter;
 
-/// The journal's group commit: a second handle that syncs while appends go on
-/// through the first, and the offset known to be on disk. A sync covers
-/// everything written before it began. Whoever needs an offset durable either
-/// finds it already is, waits for the sync under way and looks again, or
-/// leads the next sync, which then serves everyone who wrote before it: so
-/// steps that end together share one sync instead of queueing one each.
 pub(super) struct Durability {
     pub(super) journal: Arc<Mutex<Journal>>,
-    file: Option<Arc<std::fs::File>>,
     pub(super) state: Mutex<SyncState>,
-    done: std::sync::Condvar,
-    reporter: Arc<dyn Reporter>,
+    wake: Condvar,
 }
 
 #[derive(Default)]
 pub(super) struct SyncState {
+    /// Bytes known to be on disk.
     pub(super) synced: u64,
-    pub(super) in_flight: bool,
+    /// Bytes written so far (the syncer's target).
+    pub(super) written: u64,
     /// Syncs made, for the trace at the end of a run.
     pub(super) syncs: u64,
+    stop: bool,
 }
 
 impl Durability {
-    /// Takes over the journal; its second handle is opened here.
-    pub(super) fn new(journal: Journal, reporter: Arc<dyn Reporter>) -> Arc<Durability> {
-        let file = journal.sync_handle().ok().map(Arc::new);
-        Arc::new(Durability {
+    /// Takes over the journal and starts the syncer on a thread of its own.
+    pub(super) fn start(journal: Journal, reporter: Arc<dyn Reporter>) -> (Arc<Durability>, Syncer) {
+        let file = journal.sync_handle().ok();
+        let written = journal.written();
+        let d = Arc::new(Durability {
             journal: Arc::new(Mutex::new(journal)),
-            file,
-            state: Mutex::new(SyncState::default()),
-            done: std::sync::Condvar::new(),
-            reporter,
-        })
+            state: Mutex::new(SyncState { synced: written, written, ..SyncState::default() }),
+            wake: Condvar::new(),
+        });
+        let worker = d.clone();
+        let thread = std::thread::Builder::new()
+            .name("journal-sync".into())
+            .spawn(move || worker.sync_loop(file, reporter))
+            .ok();
+        let syncer = Syncer { durability: d.clone(), thread };
+        (d, syncer)
     }
 
-    /// Returns once everything up to `through` is on disk (or a sync failed,
-    /// which is reported). Blocks: call it on a blocking thread, or inline
-    /// when nothing else needs this one.
-    pub(super) fn make_durable(&self, through: u64) {
-        let Ok(mut st) = self.state.lock() else { return self.reporter.note("error: journal sync state poisoned") };
+    /// Tells the syncer that the journal now holds `written` bytes.
+    pub(super) fn written(&self, written: u64) {
+        if let Ok(mut st) = self.state.lock()
+            && written > st.written
+        {
+            st.written = written;
+            self.wake.notify_one();
+        }
+    }
+
+    fn sync_loop(&self, file: Option<std::fs::File>, reporter: Arc<dyn Reporter>) {
         loop {
-            if st.synced >= through {
-                return;
-            }
-            if st.in_flight {
-                st = match self.done.wait(st) {
-                    Ok(st) => st,
-                    Err(_) => return,
-                };
-                continue;
-            }
-            st.in_flight = true;
-            drop(st);
-            let upto = self.journal.lock().map(|j| j.written()).unwrap_or(0);
-            let result = match &self.file {
+            let upto = {
+                let Ok(mut st) = self.state.lock() else { return };
+                while st.written <= st.synced && !st.stop {
+                    st = match self.wake.wait(st) {
+                        Ok(st) => st,
+                        Err(_) => return,
+                    };
+                }
+                if st.written <= st.synced {
+                    return; // stopped, and everything is on disk
+                }
+                st.written
+            };
+            // The sync covers everything written before it began, through `upto` at least.
+            let result = match &file {
                 Some(f) => f.sync_data(),
                 None => self
                     .journal
@@ -68,36 +85,39 @@ impl Durability {
                     .map_err(|_| std::io::Error::other("journal lock poisoned"))
                     .and_then(|mut j| j.sync()),
             };
-            if result.is_ok()
-                && let Ok(mut j) = self.journal.lock()
-            {
+            if let Err(err) = result {
+                reporter.note(&format!("error: cannot sync the journal: {err}"));
+            }
+            if let Ok(mut j) = self.journal.lock() {
                 j.mark_synced_through(upto);
             }
-            st = match self.state.lock() {
-                Ok(st) => st,
-                Err(_) => return,
-            };
-            st.in_flight = false;
+            let Ok(mut st) = self.state.lock() else { return };
+            st.synced = st.synced.max(upto);
             st.syncs += 1;
-            self.done.notify_all();
-            match result {
-                // Our sync began after our write: it covered it.
-                Ok(()) => {
-                    st.synced = st.synced.max(upto);
-                    return;
-                }
-                Err(err) => {
-                    drop(st);
-                    return self.reporter.note(&format!("error: cannot write the journal: {err}"));
-                }
-            }
         }
     }
+}
 
-    /// For spawning a step: makes `through` durable first.
-    pub(super) fn barrier(self: &Arc<Self>) -> process::Barrier {
-        let d = self.clone();
-        Arc::new(move |through| d.make_durable(through))
+/// The syncer's handle: [`Syncer::finish`] waits until every record is on disk.
+pub(super) struct Syncer {
+    durability: Arc<Durability>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Syncer {
+    /// Stops the syncer once everything written is synced, and waits for it.
+    pub(super) fn finish(mut self) {
+        if let Ok(mut st) = self.durability.state.lock() {
+            st.stop = true;
+            self.durability.wake.notify_one();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        // Without a thread (none could be made), sync here.
+        if let Ok(mut j) = self.durability.journal.lock() {
+            let _ = j.sync();
+        }
     }
 }
 
@@ -106,38 +126,35 @@ mod tests {
     use super::*;
     use crate::journal::Event;
 
-    /// Many threads that each append and then need their event durable: every
-    /// one returns only once the sync watermark covers it, none hangs, and
-    /// the syncs made are at most one per caller.
+    /// Many threads append and tell the syncer; when it finishes, every byte
+    /// written is synced, and the syncs made are at most one per append.
     #[test]
-    fn group_commit_covers_every_caller() {
+    fn the_syncer_covers_every_append() {
         let dir = tempfile::tempdir().expect("tempdir");
         let journal = Journal::create(dir.path(), "r1").expect("journal");
-        let d = Durability::new(journal, Arc::new(crate::reporter::Json::new()));
-        let journal = d.journal.clone();
+        let (d, syncer) = Durability::start(journal, Arc::new(crate::reporter::Json::new()));
         let callers = 16;
         std::thread::scope(|s| {
             for k in 0..callers {
-                let (d, journal) = (d.clone(), journal.clone());
+                let d = d.clone();
                 s.spawn(move || {
                     for round in 0..5 {
-                        let through = {
-                            let mut j = journal.lock().expect("journal");
+                        let written = {
+                            let mut j = d.journal.lock().expect("journal");
                             let e = Event::RunResumed { time: format!("{k}-{round}"), pid: k, pid_start: None };
                             j.append_unsynced(&e).expect("append");
                             j.written()
                         };
-                        d.make_durable(through);
-                        assert!(d.state.lock().expect("state").synced >= through);
+                        d.written(written);
                     }
                 });
             }
         });
+        syncer.finish();
         let st = d.state.lock().expect("state");
-        let written = journal.lock().expect("journal").written();
+        let written = d.journal.lock().expect("journal").written();
         assert_eq!(st.synced, written);
-        assert!(!st.in_flight);
         assert!((1..=callers as u64 * 5).contains(&st.syncs), "{} syncs", st.syncs);
-        assert!(!journal.lock().expect("journal").is_dirty());
+        assert!(!d.journal.lock().expect("journal").is_dirty());
     }
 }

@@ -31,7 +31,6 @@ pub(super) struct StepOutcome {
 pub(super) struct Shared {
     /// Holds the journal.
     pub(super) durability: Arc<Durability>,
-    pub(super) barrier: process::Barrier,
     pub(super) reporter: Arc<dyn Reporter>,
     pub(super) secrets: Arc<Vec<String>>,
     pub(super) grace: Duration,
@@ -46,23 +45,26 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    /// Appends and syncs.
+    /// Appends and syncs at once (the run's last record).
     pub(super) fn write(&self, e: &Event) {
         self.journal_op(|j| j.append(e));
     }
 
-    /// Appends; durable at the next sync, which comes before any step starts.
+    /// Appends; the syncer makes it durable beside the steps.
     pub(super) fn write_unsynced(&self, e: &Event) {
         self.journal_op(|j| j.append_unsynced(e));
     }
 
     fn journal_op(&self, f: impl FnOnce(&mut Journal) -> std::io::Result<()>) {
-        let result = self
-            .durability
-            .journal
-            .lock()
-            .map_err(|_| std::io::Error::other("journal lock poisoned"))
-            .and_then(|mut j| f(&mut j));
+        let result =
+            self.durability.journal.lock().map_err(|_| std::io::Error::other("journal lock poisoned")).and_then(
+                |mut j| {
+                    f(&mut j)?;
+                    // The syncer makes it durable beside the steps.
+                    self.durability.written(j.written());
+                    Ok(())
+                },
+            );
         if let Err(err) = result {
             self.journal_failed(&err);
         }
@@ -84,25 +86,6 @@ impl Shared {
     /// Why the journal stopped the run, if it did.
     pub(super) fn failure(&self) -> Option<String> {
         self.failure.lock().ok().and_then(|f| f.clone())
-    }
-
-    /// Bytes written to the journal so far.
-    pub(super) fn written(&self) -> u64 {
-        self.durability.journal.lock().map(|j| j.written()).unwrap_or(u64::MAX)
-    }
-}
-
-/// Makes everything written to the journal so far durable: inline for a step
-/// that runs alone, else on a blocking thread, so the runtime goes on reaping
-/// and draining the other steps.
-pub(super) async fn sync_journal(shared: &Shared, inline: bool) {
-    let through = shared.written();
-    if inline {
-        return shared.durability.make_durable(through);
-    }
-    let d = shared.durability.clone();
-    if tokio::task::spawn_blocking(move || d.make_durable(through)).await.is_err() {
-        shared.durability.make_durable(through);
     }
 }
 
@@ -128,7 +111,7 @@ pub(super) fn journal_start(sh: &Shared, r: &RenderedStep, attempt: u32) -> Star
     Started { definition, log_path }
 }
 
-pub(super) async fn run_step(sh: &Arc<Shared>, r: RenderedStep, first: Started, alone: bool) -> StepOutcome {
+pub(super) async fn run_step(sh: &Arc<Shared>, r: RenderedStep, first: Started) -> StepOutcome {
     let Started { definition, log_path } = first;
     let started = Instant::now();
     let mut attempt = 0;
@@ -143,7 +126,7 @@ pub(super) async fn run_step(sh: &Arc<Shared>, r: RenderedStep, first: Started, 
             // and the task's first turn: the step never ran.
             outcome(Status::Interrupted, Some("stopped before it started".into()))
         } else {
-            attempt_once(sh, &r, &log_path, alone).await
+            attempt_once(sh, &r, &log_path).await
         };
         out.attempts = attempt;
         let will_retry = out.status == Status::Failed && attempt <= r.retries && *sh.cancel.borrow() == Cancel::None;
@@ -167,7 +150,6 @@ pub(super) async fn run_step(sh: &Arc<Shared>, r: RenderedStep, first: Started, 
             out.duration = started.elapsed();
             return out;
         }
-        sync_journal(sh, alone).await;
         sh.reporter.note(&format!(
             "[{}] attempt {attempt} failed{}; retrying in {:.1}s",
             r.id,
@@ -190,12 +172,7 @@ fn outcome(status: Status, message: Option<String>) -> StepOutcome {
     StepOutcome { status, exit_code: None, signal: None, message, capture: None, duration: Duration::ZERO, attempts: 1 }
 }
 
-async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::Path, alone: bool) -> StepOutcome {
-    if !matches!(r.action, Action::Run(_) | Action::Shell(_)) {
-        // A built-in acts here and now: its start must be durable first.
-        // A process step is spawned right after its sync (`process::Launch`).
-        sync_journal(sh, alone).await;
-    }
+async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::Path) -> StepOutcome {
     let (program, args) = match &r.action {
         Action::Run(argv) => match argv.split_first() {
             Some((p, a)) => (p.clone(), a.to_vec()),
@@ -265,8 +242,7 @@ async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::
             sh.write_unsynced(&Event::StepSpawned { step: id.clone(), pgid, start_time: process::start_time(pgid) });
         }
     };
-    let launch =
-        process::Launch { barrier: &sh.barrier, through: sh.written(), inline: alone, spawned: Arc::new(on_spawn) };
+    let launch = process::Launch { spawned: Arc::new(on_spawn) };
     let res =
         process::run(spec, &r.id, log_path, sh.reporter.clone(), sh.secrets.clone(), sh.cancel.clone(), launch).await;
     let capture = res.stdout.map(|s| s.trim().to_owned());

@@ -24,7 +24,7 @@ use crate::status::{RunStatus, Status};
 use crate::template::Renderer;
 use dispatcher::{Decision, Dispatcher};
 use durability::Durability;
-use executor::{Shared, Started, StepOutcome, journal_start, run_step, sync_journal};
+use executor::{Shared, StepOutcome, journal_start, run_step};
 
 /// What a resumed run already has for a step.
 #[derive(Debug, Clone)]
@@ -111,9 +111,8 @@ pub async fn execute(
     let Run { base_ctx, renderer, journal, reporter, secrets, run_id } = run;
     let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
     let cancel_tx = Arc::new(cancel_tx);
-    let durability = Durability::new(journal, reporter.clone());
+    let (durability, syncer) = Durability::start(journal, reporter.clone());
     let shared = Arc::new(Shared {
-        barrier: durability.barrier(),
         durability,
         reporter: reporter.clone(),
         secrets: secrets.clone(),
@@ -151,31 +150,14 @@ pub async fn execute(
                 }
             }
         }
-        // One sync makes the previous ends and these starts durable before any of them runs.
-        let started: Vec<(usize, RenderedStep, Started)> = to_start
-            .into_iter()
-            .map(|(i, r)| {
-                let st = journal_start(&shared, &r, 1);
-                (i, r, st)
-            })
-            .collect();
-        // Each step starts after the sync that covers its start (and every
-        // end before it); the loop goes on meanwhile, so a step that ends
-        // during a sync has its successor's start in the next one. A lone step
-        // syncs and spawns on this thread: there is nothing else to serve.
-        let alone = running.is_empty() && started.len() == 1;
-        let any_started = !started.is_empty();
-        for (i, r, st) in started {
+        // Each start is written before its step runs; the syncer makes it durable beside the step.
+        for (i, r) in to_start {
+            let st = journal_start(&shared, &r, 1);
             let sh = shared.clone();
-            running.spawn(async move { (i, run_step(&sh, r, st, alone).await) });
+            running.spawn(async move { (i, run_step(&sh, r, st).await) });
         }
         if running.is_empty() {
             break;
-        }
-        if !any_started {
-            // Ends with no start after them are made durable now, not at the next start.
-            let sh = shared.clone();
-            tokio::spawn(async move { sync_journal(&sh, false).await });
         }
         tokio::select! {
             joined = running.join_next() => {
@@ -221,8 +203,9 @@ pub async fn execute(
             }
         }
     }
+    syncer.finish();
     if let Ok(st) = shared.durability.state.lock() {
-        tracing::debug!(syncs = st.syncs, steps = c.steps.len(), "journal group commit");
+        tracing::debug!(syncs = st.syncs, steps = c.steps.len(), "journal syncs");
     }
     outcome
 }
