@@ -1,6 +1,7 @@
 //! The journal: one folder per run under the state dir, an append-only
-//! JSON-lines file flushed to disk (fsync) before every step starts and after
-//! it ends, and one log per step. Secrets never reach either: callers mask
+//! JSON-lines file whose records are written before what they describe (and
+//! made durable beside the steps: `scheduler/durability.rs`), and one log
+//! per step. Secrets never reach either: callers mask
 //! every text before it gets here.
 //!
 //! A run killed at any instant leaves a journal whose complete lines parse;
