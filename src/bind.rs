@@ -119,23 +119,14 @@ impl Values {
         self.values.get(name).map(|b| b.value.as_str())
     }
 
-    /// The texts to mask, longest first (so a secret containing another is
-    /// masked whole): every line of every secret value, trimmed, that has at
-    /// least [`MIN_SECRET_CHARS`] characters, and the forms it takes when
-    /// shown: shell-quoted (`show` prints commands quoted) and JSON-escaped.
+    /// The texts to mask ([`crate::secrets::masks_of`] every line of every secret value).
     pub fn secrets(&self) -> Vec<String> {
-        let mut s: Vec<String> = self
-            .secret_lines()
-            .filter(|l| l.chars().count() >= MIN_SECRET_CHARS)
-            .flat_map(|l| {
-                let quoted = crate::template::shell_quote(l);
-                let escaped = serde_json::to_string(l).unwrap_or_default();
-                [l.to_owned(), quoted, escaped.trim_matches('"').to_owned()]
-            })
-            .collect();
-        s.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        s.dedup();
-        s
+        crate::secrets::masks_of(self.secret_lines())
+    }
+
+    /// The names of the secret values (vars and facts).
+    pub fn secret_names(&self) -> std::collections::HashSet<String> {
+        self.values.iter().filter(|(_, b)| b.secret).map(|(k, _)| k.clone()).collect()
     }
 
     fn secret_lines(&self) -> impl Iterator<Item = &str> {

@@ -27,6 +27,7 @@ pub mod resolve;
 pub mod run;
 pub mod scheduler;
 pub mod schema;
+pub mod secrets;
 pub mod show;
 pub mod status;
 pub mod template;

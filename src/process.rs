@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::watch;
 
-use crate::render::mask;
+use crate::secrets::Secrets;
 
 /// How far a cancellation has gone: none, stop gracefully, kill now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -43,6 +43,9 @@ pub struct ProcSpec {
     pub timeout: Option<Duration>,
     pub grace: Duration,
     pub capture: bool,
+    /// Stdout is a secret (the step reads one and captures its output):
+    /// captured, never shown or logged.
+    pub secret_stdout: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,15 +196,31 @@ fn signal_group(pgid: i32, sig: Signal) {
     }
 }
 
+/// Where a stream's lines go.
+#[derive(Clone, Copy)]
+enum Dest {
+    /// The log and the terminal.
+    Show,
+    /// The log and the terminal, and kept as the step's capture.
+    ShowAndCapture,
+    /// Only kept as the capture: the step's stdout is a secret.
+    CaptureOnly,
+}
+
 async fn drain<R: AsyncRead + Unpin>(
     r: R,
     step: Arc<str>,
     stream: Stream,
     log: Arc<LogFile>,
     sink: Arc<dyn OutputSink>,
-    secrets: Arc<Vec<String>>,
-    keep: bool,
+    secrets: Arc<Secrets>,
+    to: Dest,
 ) -> Option<String> {
+    let (keep, show) = match to {
+        Dest::Show => (false, true),
+        Dest::ShowAndCapture => (true, true),
+        Dest::CaptureOnly => (true, false),
+    };
     let mut reader = BufReader::new(r);
     let mut buf = Vec::new();
     let mut kept = keep.then(String::new);
@@ -211,9 +230,11 @@ async fn drain<R: AsyncRead + Unpin>(
             Ok(0) | Err(_) => break,
             Ok(_) => {
                 let text = String::from_utf8_lossy(&buf);
-                let line = mask(text.trim_end_matches(['\n', '\r']), &secrets);
-                log.write_line(&line);
-                sink.line(&step, stream, &line);
+                let line = secrets.mask(text.trim_end_matches(['\n', '\r']));
+                if show {
+                    log.write_line(&line);
+                    sink.line(&step, stream, &line);
+                }
                 if let Some(k) = kept.as_mut() {
                     k.push_str(&line);
                     k.push('\n');
@@ -230,7 +251,7 @@ pub async fn run(
     step: &str,
     log_path: &Path,
     sink: Arc<dyn OutputSink>,
-    secrets: Arc<Vec<String>>,
+    secrets: Arc<Secrets>,
     mut cancel: watch::Receiver<Cancel>,
     launch: Launch,
 ) -> ProcResult {
@@ -263,10 +284,15 @@ pub async fn run(
     let pgid = child.id().map_or(0, |p| p as i32);
     let step: Arc<str> = Arc::from(step);
     let out = child.stdout.take().map(|o| {
-        tokio::spawn(drain(o, step.clone(), Stream::Stdout, log.clone(), sink.clone(), secrets.clone(), spec.capture))
+        let to = match (spec.capture, spec.secret_stdout) {
+            (_, true) => Dest::CaptureOnly,
+            (true, false) => Dest::ShowAndCapture,
+            (false, false) => Dest::Show,
+        };
+        tokio::spawn(drain(o, step.clone(), Stream::Stdout, log.clone(), sink.clone(), secrets.clone(), to))
     });
     let err = child.stderr.take().map(|e| {
-        tokio::spawn(drain(e, step.clone(), Stream::Stderr, log.clone(), sink.clone(), secrets.clone(), false))
+        tokio::spawn(drain(e, step.clone(), Stream::Stderr, log.clone(), sink.clone(), secrets.clone(), Dest::Show))
     });
 
     let timeout = async {

@@ -162,13 +162,14 @@ pub fn run(req: RunRequest) -> Result<u8, Error> {
     let started = Instant::now();
     let outcome = rt.block_on(async {
         let signals = scheduler::signal_stream();
-        let secrets = Arc::new(p.values.secrets());
+        let secrets = Arc::new(crate::secrets::Secrets::new(p.values.secrets()));
         let run = scheduler::Run {
             base_ctx: &base_ctx,
             renderer: &renderer,
             journal,
             reporter: reporter.clone(),
             secrets,
+            secret_names: p.values.secret_names(),
             run_id: &run_id,
         };
         scheduler::execute(c, run, opts, signals).await
@@ -204,7 +205,8 @@ fn still_done(
     let secrets = p.values.secrets();
     let mut earlier = HashMap::new();
     let mut changed = Vec::new();
-    for s in r.steps.iter().filter(|s| s.status == Status::Succeeded) {
+    // A step whose capture was made from a secret runs again: its value was not kept.
+    for s in r.steps.iter().filter(|s| s.status == Status::Succeeded && !s.secret_capture) {
         let Some(&i) = c.graph.index.get(&s.id) else { continue };
         let now_def = render_step(&c.steps[i], &ctx, renderer).ok().map(|rs| definition_hash(&rs, &secrets));
         if now_def.is_some() && now_def == s.definition {

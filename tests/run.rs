@@ -984,3 +984,33 @@ fn a_journal_that_cannot_be_written_stops_the_run() {
     assert!(st.stdout.lines().next().unwrap_or("").ends_with(": failed"), "{}", st.stdout);
     assert!(st.stdout.contains("stopped because: cannot write the journal: No space left on device"), "{}", st.stdout);
 }
+
+/// A capture made from a secret is secret: the step's stdout is kept from
+/// the terminal and the log, its value is masked wherever a descendant
+/// prints it, and the journal holds it masked (a resume runs the step again).
+#[test]
+fn a_capture_made_from_a_secret_is_secret() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: capt\nvars:\n  token:\n    secret: true\n    required: true\nsteps:\n  - id: derive\n    shell: 'printf %s {{token}} | rev'\n    capture: reversed\n  - id: print\n    needs: [derive]\n    run: [echo, 'got {{reversed}}']\n  - id: fail\n    needs: [print]\n    run: 'false'\n";
+    let r = run(&d, plan, &["--var", "token=Secret-Token-42"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("[print] got ***"), "{}", r.stdout);
+    let mut everything = r.stdout.clone() + &r.stderr;
+    for f in walk(&d.path().join("state")) {
+        everything.push_str(&String::from_utf8_lossy(&std::fs::read(f).expect("read")));
+    }
+    assert!(!everything.contains("24-nekoT-terceS"), "the derived secret leaked:\n{everything}");
+    // Resumed, the capturing step runs again (its value was never stored), so `print` gets the real value.
+    let p = d.path().join("plan.yaml");
+    let again = d.plan(&[
+        "run",
+        p.to_str().expect("utf-8"),
+        "--state-dir",
+        &state(&d),
+        "--resume",
+        "--var",
+        "token=Secret-Token-42",
+    ]);
+    assert!(again.stdout.contains("[derive] started"), "{}", again.stdout);
+    assert!(!again.stdout.contains("24-nekoT-terceS"), "{}", again.stdout);
+}

@@ -61,6 +61,9 @@ pub enum Event {
         /// The captured value (masked), kept so a resumed run can give it to descendants.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         capture: Option<String>,
+        /// The capture was made from a secret: journaled masked, so a resume runs the step again.
+        #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+        secret_capture: bool,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         definition: Option<String>,
         /// A failed attempt that will be retried.

@@ -40,6 +40,8 @@ pub struct StepState {
     pub message: Option<String>,
     pub definition: Option<String>,
     pub capture: Option<String>,
+    /// The capture was made from a secret (journaled masked).
+    pub secret_capture: bool,
     /// The process group of an attempt that has not finished, and its leader's start time.
     pub process: Option<(i32, Option<u64>)>,
 }
@@ -94,10 +96,12 @@ impl RunSummary {
                     duration_ms,
                     message,
                     capture,
+                    secret_capture,
                     definition,
                     retrying,
                     ..
                 } => {
+                    let secret_capture = *secret_capture;
                     let s = states.entry(step.clone()).or_insert_with(|| blank(step));
                     s.process = None;
                     s.status = if *retrying { Status::Running } else { *status };
@@ -106,6 +110,7 @@ impl RunSummary {
                     s.duration_ms = Some(*duration_ms);
                     s.message = message.clone();
                     s.capture = capture.clone();
+                    s.secret_capture = secret_capture;
                     if definition.is_some() {
                         s.definition = definition.clone();
                     }
@@ -175,6 +180,7 @@ fn blank(id: &str) -> StepState {
         message: None,
         definition: None,
         capture: None,
+        secret_capture: false,
         process: None,
     }
 }

@@ -12,8 +12,9 @@ use super::definition_hash;
 use super::durability::Durability;
 use crate::journal::{Event, Journal, now};
 use crate::process::{self, Cancel, ProcEnd, ProcSpec};
-use crate::render::{Action, RenderedStep, mask};
+use crate::render::{Action, RenderedStep};
 use crate::reporter::Reporter;
+use crate::secrets::Secrets;
 use crate::status::Status;
 
 /// How one step ended.
@@ -32,7 +33,7 @@ pub(super) struct Shared {
     /// Holds the journal.
     pub(super) durability: Arc<Durability>,
     pub(super) reporter: Arc<dyn Reporter>,
-    pub(super) secrets: Arc<Vec<String>>,
+    pub(super) secrets: Arc<Secrets>,
     pub(super) grace: Duration,
     pub(super) yes: bool,
     pub(super) cancel: watch::Receiver<Cancel>,
@@ -96,7 +97,7 @@ pub(super) struct Started {
 }
 
 pub(super) fn journal_start(sh: &Shared, r: &RenderedStep, attempt: u32) -> Started {
-    let definition = definition_hash(r, &sh.secrets);
+    let definition = definition_hash(r, &sh.secrets.get());
     let log_path = sh.durability.journal.lock().map(|j| j.log_path(&r.id)).unwrap_or_default();
     let log = log_path.display().to_string();
     sh.write_unsynced(&Event::StepStarted {
@@ -111,7 +112,10 @@ pub(super) fn journal_start(sh: &Shared, r: &RenderedStep, attempt: u32) -> Star
     Started { definition, log_path }
 }
 
-pub(super) async fn run_step(sh: &Arc<Shared>, r: RenderedStep, first: Started) -> StepOutcome {
+/// Runs a step, its retries included. `tainted`: it reads a secret, so what
+/// it captures is secret too: its stdout is kept from the terminal and the
+/// log, the capture joins the masks, and the journal holds it masked.
+pub(super) async fn run_step(sh: &Arc<Shared>, r: RenderedStep, first: Started, tainted: bool) -> StepOutcome {
     let Started { definition, log_path } = first;
     let started = Instant::now();
     let mut attempt = 0;
@@ -126,8 +130,12 @@ pub(super) async fn run_step(sh: &Arc<Shared>, r: RenderedStep, first: Started) 
             // and the task's first turn: the step never ran.
             outcome(Status::Interrupted, Some("stopped before it started".into()))
         } else {
-            attempt_once(sh, &r, &log_path).await
+            attempt_once(sh, &r, &log_path, tainted).await
         };
+        let secret_capture = tainted && out.capture.is_some();
+        if let (true, Some(v)) = (secret_capture, &out.capture) {
+            sh.secrets.add(v);
+        }
         out.attempts = attempt;
         let will_retry = out.status == Status::Failed && attempt <= r.retries && *sh.cancel.borrow() == Cancel::None;
         if out.status == Status::Failed && r.continue_on_error && !will_retry {
@@ -142,7 +150,8 @@ pub(super) async fn run_step(sh: &Arc<Shared>, r: RenderedStep, first: Started) 
             signal: out.signal.clone(),
             duration_ms: t.elapsed().as_millis() as u64,
             message: out.message.clone(),
-            capture: out.capture.clone(),
+            capture: out.capture.as_deref().map(|v| sh.secrets.mask(v)),
+            secret_capture,
             definition: Some(definition.clone()),
             retrying: will_retry,
         });
@@ -172,7 +181,7 @@ fn outcome(status: Status, message: Option<String>) -> StepOutcome {
     StepOutcome { status, exit_code: None, signal: None, message, capture: None, duration: Duration::ZERO, attempts: 1 }
 }
 
-async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::Path) -> StepOutcome {
+async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::Path, tainted: bool) -> StepOutcome {
     let (program, args) = match &r.action {
         Action::Run(argv) => match argv.split_first() {
             Some((p, a)) => (p.clone(), a.to_vec()),
@@ -185,11 +194,11 @@ async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::
             return if *condition {
                 outcome(Status::Succeeded, None)
             } else {
-                outcome(Status::Failed, Some(mask(message, &sh.secrets)))
+                outcome(Status::Failed, Some(sh.secrets.mask(message)))
             };
         }
         Action::Confirm(message) => {
-            let message = mask(message, &sh.secrets);
+            let message = sh.secrets.mask(message);
             if sh.yes {
                 return outcome(Status::Succeeded, Some(format!("confirmed by --yes: {message}")));
             }
@@ -215,8 +224,8 @@ async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::
                 .await
                 .unwrap_or_else(|e| Err(crate::builtin::RemoveError(e.to_string())));
             return match res {
-                Ok(m) => outcome(Status::Succeeded, Some(mask(&m, &sh.secrets))),
-                Err(e) => outcome(Status::Failed, Some(mask(&e.to_string(), &sh.secrets))),
+                Ok(m) => outcome(Status::Succeeded, Some(sh.secrets.mask(&m))),
+                Err(e) => outcome(Status::Failed, Some(sh.secrets.mask(&e.to_string()))),
             };
         }
     };
@@ -235,6 +244,7 @@ async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::
         timeout: r.timeout,
         grace: sh.grace,
         capture: r.capture.is_some(),
+        secret_stdout: tainted && r.capture.is_some(),
     };
     let on_spawn = {
         let (sh, id) = (sh.clone(), r.id.clone());
@@ -259,7 +269,7 @@ async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::
             Some(format!("timed out after {:.1}s; its process group was killed", t.as_secs_f64())),
         ),
         ProcEnd::Interrupted => outcome(Status::Interrupted, Some("interrupted".into())),
-        ProcEnd::SpawnFailed(m) => outcome(Status::Failed, Some(mask(&m, &sh.secrets))),
+        ProcEnd::SpawnFailed(m) => outcome(Status::Failed, Some(sh.secrets.mask(&m))),
     };
     if o.status == Status::Succeeded {
         o.capture = capture;

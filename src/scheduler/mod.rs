@@ -20,6 +20,7 @@ use crate::journal::{Event, Journal, now, sha256_hex};
 use crate::process::Cancel;
 use crate::render::{RenderedStep, mask};
 use crate::reporter::Reporter;
+use crate::secrets::Secrets;
 use crate::status::{RunStatus, Status};
 use crate::template::Renderer;
 use dispatcher::{Decision, Dispatcher};
@@ -96,7 +97,9 @@ pub struct Run<'a> {
     pub renderer: &'a Renderer,
     pub journal: Journal,
     pub reporter: Arc<dyn Reporter>,
-    pub secrets: Arc<Vec<String>>,
+    pub secrets: Arc<Secrets>,
+    /// The secret vars and facts: a step that reads one (or a capture made from one) is tainted.
+    pub secret_names: HashSet<String>,
     pub run_id: &'a str,
 }
 
@@ -108,7 +111,8 @@ pub async fn execute(
     opts: Options,
     mut signals: mpsc::UnboundedReceiver<Received>,
 ) -> Outcome {
-    let Run { base_ctx, renderer, journal, reporter, secrets, run_id } = run;
+    let Run { base_ctx, renderer, journal, reporter, secrets, secret_names, run_id } = run;
+    let tainted = tainted_steps(c, secret_names);
     let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
     let cancel_tx = Arc::new(cancel_tx);
     let (durability, syncer) = Durability::start(journal, reporter.clone());
@@ -140,7 +144,7 @@ pub async fn execute(
             dispatcher.halt();
         }
         let mut to_start: Vec<(usize, RenderedStep)> = Vec::new();
-        while let Some(d) = dispatcher.next(running.len() + to_start.len(), base_ctx, renderer, &secrets) {
+        while let Some(d) = dispatcher.next(running.len() + to_start.len(), base_ctx, renderer, &secrets.get()) {
             match d {
                 Decision::Start(i, r) => to_start.push((i, r)),
                 Decision::Settle { step, status, message } => {
@@ -154,7 +158,8 @@ pub async fn execute(
         for (i, r) in to_start {
             let st = journal_start(&shared, &r, 1);
             let sh = shared.clone();
-            running.spawn(async move { (i, run_step(&sh, r, st).await) });
+            let taint = tainted[i];
+            running.spawn(async move { (i, run_step(&sh, r, st, taint).await) });
         }
         if running.is_empty() {
             break;
@@ -210,6 +215,29 @@ pub async fn execute(
     outcome
 }
 
+/// The steps that read a secret, directly or through the capture of a step
+/// that does (captures are read by descendants only, so one pass in run
+/// order sees every capture before its readers).
+fn tainted_steps(c: &Compiled, mut secret: HashSet<String>) -> Vec<bool> {
+    let mut tainted = vec![false; c.steps.len()];
+    for &i in &c.graph.order {
+        let decl = &c.steps[i].decl;
+        let (templates, _) = crate::compile::step_templates(decl);
+        let reads = templates
+            .iter()
+            .filter_map(|t| crate::template::analyze(&t.text).ok())
+            .flatten()
+            .any(|u| secret.contains(&u.name));
+        if reads {
+            tainted[i] = true;
+            if let Some(cap) = &decl.capture {
+                secret.insert(cap.value.clone());
+            }
+        }
+    }
+    tainted
+}
+
 /// The journal record of a step that ended without running.
 fn settled(c: &Compiled, step: usize, status: Status, message: String) -> Event {
     Event::StepFinished {
@@ -222,6 +250,7 @@ fn settled(c: &Compiled, step: usize, status: Status, message: String) -> Event 
         duration_ms: 0,
         message: Some(message),
         capture: None,
+        secret_capture: false,
         definition: None,
         retrying: false,
     }
