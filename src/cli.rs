@@ -6,8 +6,23 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::show::GraphFormat;
 
+const AFTER_HELP: &str = "\
+Exit codes:
+  0        success
+  1        a step failed (or the journal could not be written); show/--dry-run: an assert would
+           stop the run; lint: an error was found
+  2        bad arguments or an invalid plan: nothing ran
+  128+N    stopped by signal N (130 Ctrl-C, 143 SIGTERM); SIGHUP does not stop a run
+
+Environment:
+  PLAN_PATH          folders of plans, colon-separated, searched after --plans-dir
+  PLAN_VAR_<name>    a variable's value (below --var, above --vars-file and defaults)
+  XDG_STATE_HOME     where runs are kept: $XDG_STATE_HOME/plan (else ~/.local/state/plan;
+                     --state-dir wins)
+  RUST_LOG           tracing filter, as -v";
+
 #[derive(Parser, Debug)]
-#[command(name = "plan", version, about = "Run upgrade procedures written as declarative YAML plans")]
+#[command(name = "plan", version, about = "Run upgrade procedures written as declarative YAML plans", after_help = AFTER_HELP)]
 pub struct Cli {
     /// More diagnostics on stderr (repeat for more); RUST_LOG also works.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -44,7 +59,10 @@ pub enum LintFormat {
 pub enum Command {
     /// Validate plan files or folders (default: the shipped plans).
     Lint {
+        /// Plan files or folders; `-` reads standard input (default: the --plans-dir folders, else the shipped plans).
+        #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// How to print the diagnostics.
         #[arg(long, value_enum, default_value_t)]
         format: LintFormat,
         /// Fail on warnings too.
@@ -60,6 +78,7 @@ pub enum Command {
     },
     /// Show the compiled order with rendered commands (secrets masked).
     Show {
+        /// A plan name on the plan path, or a plan file.
         plan: String,
         #[command(flatten)]
         vars: VarArgs,
@@ -68,7 +87,9 @@ pub enum Command {
     },
     /// Print the graph of a plan with all its release plans.
     Graph {
+        /// A plan name on the plan path, or a plan file.
         plan: String,
+        /// The graph language.
         #[arg(long, value_enum, default_value = "dot")]
         format: GraphFormat,
         #[command(flatten)]
@@ -78,12 +99,15 @@ pub enum Command {
     Run(RunArgs),
     /// List the runs in the state dir.
     Runs {
+        /// Where runs are kept (default: $XDG_STATE_HOME/plan, else ~/.local/state/plan).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
     /// Show one run's steps: state, exit code, duration, log (default: the newest run).
     Status {
+        /// The run (default: the newest); `plan runs` lists them.
         run_id: Option<String>,
+        /// Where runs are kept (default: $XDG_STATE_HOME/plan, else ~/.local/state/plan).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -96,6 +120,7 @@ pub enum Command {
         /// Keep printing as the logs grow, until the run is over.
         #[arg(long, short = 'f')]
         follow: bool,
+        /// Where runs are kept (default: $XDG_STATE_HOME/plan, else ~/.local/state/plan).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -112,14 +137,15 @@ pub enum RunOutput {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
+    /// A plan name on the plan path, or a plan file.
     pub plan: String,
     #[command(flatten)]
     pub vars: VarArgs,
     #[command(flatten)]
     pub path: PathArgs,
     /// How many steps may run at once (default: the number of CPUs).
-    #[arg(long, short = 'j')]
-    pub jobs: Option<usize>,
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
     /// Answer yes to every `confirm` step.
     #[arg(long)]
     pub yes: bool,
@@ -130,7 +156,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "RUN_ID", num_args = 0..=1, default_missing_value = "")]
     pub resume: Option<String>,
     /// With --resume: run again the succeeded steps whose definition changed.
-    #[arg(long)]
+    #[arg(long, requires = "resume")]
     pub force: bool,
     /// After a failure, keep starting steps that do not depend on it.
     #[arg(long)]
@@ -141,8 +167,10 @@ pub struct RunArgs {
     /// Count this step as skipped (repeatable).
     #[arg(long, value_name = "ID")]
     pub skip: Vec<String>,
+    /// Where runs are kept (default: $XDG_STATE_HOME/plan, else ~/.local/state/plan).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// How to report progress: lines for people, or one JSON event per line.
     #[arg(long, value_enum, default_value_t)]
     pub output: RunOutput,
     /// How long a stopped step's processes get between SIGTERM and SIGKILL.

@@ -95,7 +95,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
             plan: a.plan,
             inputs: inputs(&a.vars),
             plans_dirs: a.path.plans_dirs,
-            jobs: a.jobs,
+            jobs: a.jobs.map(usize::from),
             yes: a.yes,
             dry_run: a.dry_run,
             resume: a.resume.map(|r| if r.is_empty() { None } else { Some(r) }),
