@@ -115,6 +115,20 @@ fn run(cli: Cli) -> Result<u8, Error> {
             step: step.as_deref(),
             follow,
         }),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "plan", &mut buf);
+            out(&String::from_utf8_lossy(&buf))?;
+            Ok(0)
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut buf)
+                .map_err(|e| Error::usage(format!("cannot render the man page: {e}"), None))?;
+            out(&String::from_utf8_lossy(&buf))?;
+            Ok(0)
+        }
         Command::Schema => {
             out(&plan::schema::schema_json())?;
             Ok(0)

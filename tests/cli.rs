@@ -28,3 +28,24 @@ fn help_lists_exit_codes_environment_and_state() {
         assert!(r.stdout.contains(text), "`{text}` missing from run --help:\n{}", r.stdout);
     }
 }
+
+#[test]
+fn completions_for_every_shell_and_a_man_page() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let r = plan(&["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        assert!(r.stdout.contains("plan") && r.stdout.len() > 500, "{shell}: {}", r.stdout);
+    }
+    // A real bash takes the script.
+    let script = plan(&["completions", "bash"]).stdout;
+    let d = Dir::new();
+    let f = d.file("plan.bash", &script);
+    let out = std::process::Command::new("bash")
+        .args(["-c", &format!("source {}; complete -p plan", f.display())])
+        .output()
+        .expect("bash");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("_plan"), "{}", String::from_utf8_lossy(&out.stderr));
+    let man = plan(&["man"]);
+    assert_eq!(man.code, 0);
+    assert!(man.stdout.contains(".TH plan 1") && man.stdout.contains("Exit codes"), "{}", man.stdout);
+}
