@@ -53,6 +53,10 @@ pub enum LintFormat {
     #[default]
     Human,
     Json,
+    /// GitHub Actions workflow commands (annotations on the pull request).
+    Github,
+    /// SARIF 2.1.0, for code-scanning tools.
+    Sarif,
 }
 
 #[derive(Subcommand, Debug)]

@@ -3,55 +3,32 @@
 
 use serde::Serialize;
 
+/// A diagnostic code; what each means is [`Code::summary`], its one documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Code {
-    /// The file is not YAML (or not UTF-8), or breaks the loader's limits.
     YamlSyntax,
-    /// A field the format does not have (a typo, usually).
     UnknownField,
-    /// A required field is missing (`apiVersion`, `name`, a step's `id`).
     MissingField,
-    /// A value of the wrong type or form: a number where text belongs, a
-    /// duration without a unit, a name that breaks its pattern.
     InvalidValue,
-    /// `apiVersion` is not `plan/v1`.
     UnsupportedApiVersion,
-    /// Two steps with one id in the merged graph.
     DuplicateStep,
-    /// `needs`/`before` names no step of the plan.
     UnknownDependency,
-    /// Steps that wait for each other in a circle.
     DependencyCycle,
-    /// A step (or fact) with no action.
     NoAction,
-    /// A step (or fact) with more than one action.
     MultipleActions,
-    /// A template that does not parse, or nests too deep.
     TemplateSyntax,
-    /// A template reads a name no var, fact or capture declares.
     UndefinedVariable,
-    /// A template calls a helper that does not exist.
     UnknownHelper,
-    /// A template reads a capture of a step it does not depend on.
     CaptureNotAncestor,
-    /// `extends` names a plan that is not on the plan path, or is not a base.
     UnknownPlan,
-    /// A var's `default` is not one of its `choices`.
     InvalidChoice,
-    /// Two plans with one name in the files linted.
     DuplicatePlan,
-    /// A release plan uses a name of another release plan, which a window may leave out.
     ReleaseScope,
-    /// `{{{x}}}`, or a template in backticks, a here-document or a comment of a `shell:` script.
     RawTemplateInShell,
-    /// A `when` or `assert` that can never render exactly `true` or `false`.
     NotBoolean,
-    /// (warning) A var nothing uses.
     UnusedVariable,
-    /// (warning) `"{{x}}"` or `'{{x}}'` in a `shell:` script: the quotes are not needed.
     QuotedTemplate,
-    /// (warning) A need already implied by another need.
     RedundantDependency,
 }
 
@@ -108,6 +85,41 @@ impl Code {
             Code::UnusedVariable => "unused-variable",
             Code::QuotedTemplate => "quoted-template",
             Code::RedundantDependency => "redundant-dependency",
+        }
+    }
+
+    /// What the code means: its one documentation (lint's SARIF rules and the docs use it).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Code::YamlSyntax => "The file is not YAML (or not UTF-8), or breaks the loader's limits.",
+            Code::UnknownField => "A field the format does not have (a typo, usually).",
+            Code::MissingField => "A required field is missing (`apiVersion`, `name`, a step's `id`).",
+            Code::InvalidValue => {
+                "A value of the wrong type or form: a number where text belongs, a duration without a unit, a name that breaks its pattern."
+            }
+            Code::UnsupportedApiVersion => "`apiVersion` is not `plan/v1`.",
+            Code::DuplicateStep => "Two steps with one id in the merged graph.",
+            Code::UnknownDependency => "`needs`/`before` names no step of the plan.",
+            Code::DependencyCycle => "Steps that wait for each other in a circle.",
+            Code::NoAction => "A step (or fact) with no action.",
+            Code::MultipleActions => "A step (or fact) with more than one action.",
+            Code::TemplateSyntax => "A template that does not parse, or nests too deep.",
+            Code::UndefinedVariable => "A template reads a name no var, fact or capture declares.",
+            Code::UnknownHelper => "A template calls a helper that does not exist.",
+            Code::CaptureNotAncestor => "A template reads a capture of a step it does not depend on.",
+            Code::UnknownPlan => "`extends` names a plan that is not on the plan path, or is not a base.",
+            Code::InvalidChoice => "A var's `default` is not one of its `choices`.",
+            Code::DuplicatePlan => "Two plans with one name in the files linted.",
+            Code::ReleaseScope => "A release plan uses a name of another release plan, which a window may leave out.",
+            Code::RawTemplateInShell => {
+                "`{{{x}}}`, or a template in backticks, a here-document or a comment of a `shell:` script: no quoting keeps a value from changing the command there."
+            }
+            Code::NotBoolean => "A `when` or `assert` that can never render exactly `true` or `false`.",
+            Code::UnusedVariable => "(warning) A var nothing uses.",
+            Code::QuotedTemplate => {
+                "(warning) `\"{{x}}\"` or `'{{x}}'` in a `shell:` script: the quotes are not needed."
+            }
+            Code::RedundantDependency => "(warning) A need already implied by another need.",
         }
     }
 

@@ -33,6 +33,81 @@ impl Report {
     pub fn warnings(&self) -> usize {
         self.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count()
     }
+    /// GitHub Actions workflow commands, one per diagnostic.
+    pub fn github(&self) -> String {
+        // Workflow commands escape %, CR and LF in the message, and also : and , in properties.
+        let data = |s: &str| s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+        let prop = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
+        self.diagnostics
+            .iter()
+            .map(|d| {
+                let level = if d.is_error() { "error" } else { "warning" };
+                let message = match &d.help {
+                    Some(h) => format!("{}\nhelp: {h}", d.message),
+                    None => d.message.clone(),
+                };
+                format!(
+                    "::{level} file={},line={},col={},endLine={},endColumn={},title={}::{}\n",
+                    prop(&d.file),
+                    d.line,
+                    d.column,
+                    d.end_line,
+                    d.end_column,
+                    prop(&format!("plan {}", d.code)),
+                    data(&message)
+                )
+            })
+            .collect()
+    }
+
+    /// SARIF 2.1.0: one run of `plan`, its rules (the codes), its results.
+    pub fn sarif(&self) -> String {
+        let rules: Vec<serde_json::Value> = crate::code::Code::ALL
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "id": c.as_str(),
+                    "shortDescription": {"text": c.summary()},
+                    "defaultConfiguration": {"level": if c.is_warning() { "warning" } else { "error" }},
+                })
+            })
+            .collect();
+        let results: Vec<serde_json::Value> = self
+            .diagnostics
+            .iter()
+            .map(|d| {
+                let text = match &d.help {
+                    Some(h) => format!("{} (help: {h})", d.message),
+                    None => d.message.clone(),
+                };
+                serde_json::json!({
+                    "ruleId": d.code.as_str(),
+                    "ruleIndex": crate::code::Code::ALL.iter().position(|c| *c == d.code),
+                    "level": if d.is_error() { "error" } else { "warning" },
+                    "message": {"text": text},
+                    "locations": [{"physicalLocation": {
+                        "artifactLocation": {"uri": d.file},
+                        "region": {"startLine": d.line.max(1), "startColumn": d.column.max(1),
+                                   "endLine": d.end_line.max(d.line).max(1), "endColumn": d.end_column.max(1)}
+                    }}]
+                })
+            })
+            .collect();
+        let sarif = serde_json::json!({
+            "$schema": "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json",
+            "version": "2.1.0",
+            "runs": [{
+                "tool": {"driver": {
+                    "name": "plan",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "rules": rules
+                }},
+                "results": results
+            }]
+        });
+        serde_json::to_string_pretty(&sarif).unwrap_or_default() + "\n"
+    }
+
     pub fn json(&self) -> String {
         serde_json::to_string(&JsonReport {
             diagnostics: &self.diagnostics,

@@ -54,6 +54,8 @@ fn run(cli: Cli) -> Result<u8, Error> {
             let report = plan::lint::lint(&paths, &path.plans_dirs)?;
             match format {
                 LintFormat::Json => out(&format!("{}\n", report.json()))?,
+                LintFormat::Github => out(&report.github())?,
+                LintFormat::Sarif => out(&report.sarif())?,
                 LintFormat::Human => {
                     let mut s = render_human(&report.diagnostics, &report.sources);
                     let files = if report.files == 1 { "file" } else { "files" };

@@ -32,7 +32,8 @@ pub fn schema_json() -> String {
 fn tighten(schema: &mut Value) {
     drop_nulls(schema);
     let Some(root) = schema.as_object_mut() else { return };
-    root.insert("$id".into(), "https://github.com/plan-tool/plan/schemas/plan-v1.schema.json".into());
+    // A name, not an address: the schema ships in `schemas/` and from `plan schema`.
+    root.insert("$id".into(), "urn:plan:schema:plan-v1".into());
     let names = json!({"pattern": NAME_PATTERN, "not": {"enum": BUILTIN_NAMES}});
     if let Some(props) = root.get_mut("properties").and_then(Value::as_object_mut) {
         set(props, "apiVersion", json!({"const": API_VERSION}));

@@ -107,3 +107,29 @@ fn the_json_schema_gives_every_border_case_the_same_verdict() {
         assert!(cases.iter().any(|c| c.lint_only.as_deref() == Some(*rule)), "no case for `{rule}`");
     }
 }
+
+/// `plan lint --format sarif` is valid SARIF 2.1.0: checked with the same
+/// validator against the OASIS schema (tests/schemas/sarif-schema-2.1.0.json,
+/// from oasis-tcs/sarif-spec).
+#[test]
+#[ignore = "installs check-jsonschema from PyPI; CI runs it with --include-ignored"]
+fn lint_sarif_output_is_valid_sarif_2_1_0() {
+    let venv = python_venv("check-jsonschema", &["check-jsonschema==0.39.0"]);
+    let d = Dir::new();
+    let r = plan(&["lint", "--format", "sarif", "tests/fixtures/lint", "tests/border/lint-only-cycle.yaml"]);
+    assert_eq!(r.code, 1);
+    assert!(json(&r.stdout)["runs"][0]["results"].as_array().expect("results").len() > 10);
+    let out = d.file("lint.sarif.json", &r.stdout);
+    let check = Command::new(venv.join("bin/check-jsonschema"))
+        .arg("--schemafile")
+        .arg(root().join("tests/schemas/sarif-schema-2.1.0.json"))
+        .arg(&out)
+        .output()
+        .expect("check-jsonschema");
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

@@ -271,3 +271,42 @@ fn one_pass_reports_the_typed_errors_of_every_step() {
         [("unknown-field".to_owned(), 6, 5), ("invalid-value".to_owned(), 9, 14), ("invalid-value".to_owned(), 16, 14)]
     );
 }
+
+#[test]
+fn github_format_annotates_each_diagnostic() {
+    let r = plan(&[
+        "lint",
+        "--format",
+        "github",
+        "tests/fixtures/lint/unknown-dependency.yaml",
+        "tests/fixtures/lint/quoted-template.yaml",
+    ]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stdout,
+        "::warning file=tests/fixtures/lint/quoted-template.yaml,line=8,col=26,endLine=8,endColumn=36,title=plan quoted-template::quoted `{{...}}` in a shell script%0Ahelp: `{{x}}` is already shell-quoted and stays one literal piece inside quotes too; the quotes around it are not needed\n\
+         ::error file=tests/fixtures/lint/unknown-dependency.yaml,line=7,col=13,endLine=7,endColumn=18,title=plan unknown-dependency::step `test` needs `biuld`, which is not a step of this plan%0Ahelp: did you mean `build`?\n"
+    );
+}
+
+#[test]
+fn sarif_format_has_a_rule_per_code_and_a_result_per_diagnostic() {
+    let r = plan(&["lint", "--format", "sarif", "tests/fixtures/lint/unknown-dependency.yaml"]);
+    assert_eq!(r.code, 1);
+    let s = json(&r.stdout);
+    assert_eq!(s["version"], "2.1.0");
+    let run = &s["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "plan");
+    assert_eq!(run["tool"]["driver"]["rules"].as_array().expect("rules").len(), 23);
+    let result = &run["results"][0];
+    assert_eq!(result["ruleId"], "unknown-dependency");
+    assert_eq!(
+        run["tool"]["driver"]["rules"][result["ruleIndex"].as_u64().expect("index") as usize]["id"],
+        "unknown-dependency"
+    );
+    let region = &result["locations"][0]["physicalLocation"]["region"];
+    assert_eq!(
+        (region["startLine"].as_u64(), region["startColumn"].as_u64(), region["endColumn"].as_u64()),
+        (Some(7), Some(13), Some(18))
+    );
+}
