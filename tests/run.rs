@@ -194,11 +194,7 @@ fn sigkill_mid_run_then_resume_skips_what_succeeded() {
         "apiVersion: plan/v1\nname: crash\nsteps:\n  - id: one\n    shell: echo one >> ran\n  - id: two\n    needs: [one]\n    shell: 'echo two >> ran; if [ ! -e resumed ]; then echo $$ > stuck; sleep 300; fi'\n  - id: three\n    needs: [two]\n    shell: echo three >> ran\n",
     );
     let args = ["run", p.to_str().expect("utf-8"), "--state-dir", &state(&d)];
-    let mut child = spawn_plan(d.path(), &args);
-    wait_for_file(&d.path().join("stuck"), 20);
-    std::thread::sleep(Duration::from_millis(100));
-    child.kill().expect("SIGKILL plan");
-    child.wait().expect("wait");
+    crash_plan_when(d.path(), &args, &["stuck"]);
     // The journal parses and tells the truth: one succeeded, two was cut off.
     let st = status_of(&d);
     assert_eq!(step_status(&st, "one"), "succeeded", "{st}");
@@ -236,12 +232,7 @@ fn sigkill_with_parallel_steps_then_resume_stops_both_leftovers() {
     );
     let p = d.file("plan.yaml", &text);
     let args = ["run", p.to_str().expect("utf-8"), "--state-dir", &state(&d), "--jobs", "2"];
-    let mut child = spawn_plan(d.path(), &args);
-    wait_for_file(&d.path().join("stuck-left"), 20);
-    wait_for_file(&d.path().join("stuck-right"), 20);
-    std::thread::sleep(Duration::from_millis(100));
-    child.kill().expect("SIGKILL plan");
-    child.wait().expect("wait");
+    crash_plan_when(d.path(), &args, &["stuck-left", "stuck-right"]);
     let st = status_of(&d);
     assert_eq!(step_status(&st, "one"), "succeeded", "{st}");
     assert_eq!(step_status(&st, "left"), "interrupted", "{st}");
@@ -783,13 +774,7 @@ fn resume_stops_all_leftover_groups_at_once() {
     let text = format!("apiVersion: plan/v1\nname: deaf\nsteps:\n{}{}{}", stuck("a"), stuck("b"), stuck("c"));
     let p = d.file("plan.yaml", &text);
     let args = ["run", p.to_str().expect("utf-8"), "--state-dir", &state(&d), "--jobs", "3"];
-    let mut child = spawn_plan(d.path(), &args);
-    for id in ["a", "b", "c"] {
-        wait_for_file(&d.path().join(format!("stuck-{id}")), 20);
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    child.kill().expect("SIGKILL plan");
-    child.wait().expect("wait");
+    crash_plan_when(d.path(), &args, &["stuck-a", "stuck-b", "stuck-c"]);
     std::fs::write(d.path().join("resumed"), "").expect("write");
     let start = std::time::Instant::now();
     let r = d.plan(&[&args[..], &["--resume", "--grace", "2s"]].concat());
@@ -836,11 +821,7 @@ fn resume_stops_a_leftover_that_left_its_group() {
         "apiVersion: plan/v1\nname: escape\nsteps:\n  - id: a\n    shell: 'if [ ! -e resumed ]; then setsid sh -c \"echo \\$\\$ > escaped; exec sleep 300\" & sleep 300; fi'\n",
     );
     let args = ["run", p.to_str().expect("utf-8"), "--state-dir", &state(&d)];
-    let mut child = spawn_plan(d.path(), &args);
-    wait_for_file(&d.path().join("escaped"), 20);
-    std::thread::sleep(Duration::from_millis(100));
-    child.kill().expect("SIGKILL plan");
-    child.wait().expect("wait");
+    crash_plan_when(d.path(), &args, &["escaped"]);
     let escaped: i32 = std::fs::read_to_string(d.path().join("escaped")).expect("pid").trim().parse().expect("pid");
     assert!(pid_alive(escaped));
     std::fs::write(d.path().join("resumed"), "").expect("write");

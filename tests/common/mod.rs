@@ -172,3 +172,15 @@ pub fn python_venv(name: &str, packages: &[&str]) -> PathBuf {
     assert!(out.status.success(), "pip install {packages:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     dir
 }
+
+/// Starts `plan ARGS` in `dir`, waits until each of `files` exists there
+/// (the steps are running), and SIGKILLs `plan`, as a crash or the OOM killer would.
+pub fn crash_plan_when(dir: &Path, args: &[&str], files: &[&str]) {
+    let mut child = spawn_plan(dir, args);
+    for f in files {
+        wait_for_file(&dir.join(f), 20);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    child.kill().expect("SIGKILL plan");
+    child.wait().expect("wait");
+}
