@@ -124,7 +124,11 @@ impl Family {
 }
 
 pub fn prepare(arg: &str, plans_dirs: &[PathBuf], inputs: &Inputs, renderer: &Renderer) -> Result<Prepared, Failure> {
-    let family = load(arg, plans_dirs)?;
+    prepare_family(load(arg, plans_dirs)?, inputs, renderer)
+}
+
+/// [`prepare`] for a family already loaded and checked.
+pub fn prepare_family(family: Family, inputs: &Inputs, renderer: &Renderer) -> Result<Prepared, Failure> {
     let everything =
         declarations(&std::iter::once(family.base.clone()).chain(family.releases.iter().cloned()).collect::<Vec<_>>());
     let declared = |n: &str| everything.vars.contains_key(n) || everything.facts.contains_key(n);

@@ -106,17 +106,17 @@ pub fn run(req: RunRequest) -> Result<u8, Error> {
     let renderer = Renderer::new();
     let state = journal::state_dir(req.state_dir.as_deref());
     let mut inputs = req.inputs.clone();
+    let family = prepare::load(&req.plan, &req.plans_dirs)?;
     let earlier_run = match &req.resume {
         Some(resume_id) => {
-            let name = prepare::load(&req.plan, &req.plans_dirs)?.base.plan.name.value.clone();
-            let r = find_resumable(&state, &name, resume_id.as_deref())?;
+            let r = find_resumable(&state, &family.base.plan.name.value, resume_id.as_deref())?;
             inputs.journal = r.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             inputs.resuming = Some(r.run_id.clone());
             Some(r)
         }
         None => None,
     };
-    let p = prepare::prepare(&req.plan, &req.plans_dirs, &inputs, &renderer)?;
+    let p = prepare::prepare_family(family, &inputs, &renderer)?;
     p.notes.iter().for_each(|n| eprintln!("{n}"));
     let c = &p.compiled;
     let run_id = earlier_run.as_ref().map_or_else(journal::new_run_id, |r| r.run_id.clone());
