@@ -42,6 +42,9 @@ pub struct Prepared {
     pub warnings: Vec<Diagnostic>,
     /// Each step rendered with the bound values, by step index.
     pub rendered: Vec<Rendered>,
+    /// The steps that read a secret (directly or through a capture made from
+    /// one), by step index: what they capture is secret too.
+    pub tainted: Vec<bool>,
     /// Warnings for the operator's terminal (secrets too short to mask).
     pub notes: Vec<String>,
 }
@@ -144,9 +147,11 @@ pub fn prepare_family(family: Family, inputs: &Inputs, renderer: &Renderer) -> R
     let excluded: Vec<LoadedPlan> = excluded.into_iter().map(|s| s.plan.clone()).collect();
     let compiled = compile(&family.base, &included, &excluded)?;
     let values = bind(compiled.scope(), inputs, renderer, Some(&base_values), &declared)?;
-    let rendered = render_all(&compiled, &values, renderer)?;
+    let reads = names_read(&compiled);
+    let rendered = render_all(&compiled, &reads, &values, renderer)?;
+    let tainted = tainted_steps(&compiled, &reads, values.secret_names());
     let notes = values.short_secrets();
-    Ok(Prepared { compiled, values, selections, warnings: family.warnings, rendered, notes })
+    Ok(Prepared { compiled, values, selections, warnings: family.warnings, rendered, tainted, notes })
 }
 
 /// The names steps capture, by step index.
@@ -154,17 +159,40 @@ fn captures(c: &Compiled) -> HashMap<&str, usize> {
     c.steps.iter().enumerate().filter_map(|(i, s)| s.decl.capture.as_ref().map(|cap| (cap.value.as_str(), i))).collect()
 }
 
-/// Whether a step's templates read a capture (so it can only render at run time).
-fn reads_capture(c: &Compiled, step: usize, captured: &HashSet<&str>) -> bool {
-    let (templates, _) = crate::compile::step_templates(&c.steps[step].decl);
-    templates
+/// The names each step's templates read, by step index.
+fn names_read(c: &Compiled) -> Vec<HashSet<String>> {
+    c.steps
         .iter()
-        .filter_map(|t| template::analyze(&t.text).ok())
-        .any(|names| names.iter().any(|n| captured.contains(n.name.as_str())))
+        .map(|s| {
+            let (templates, _) = crate::compile::step_templates(&s.decl);
+            templates.iter().filter_map(|t| template::analyze(&t.text).ok()).flatten().map(|u| u.name).collect()
+        })
+        .collect()
+}
+
+/// The steps that read a secret, directly or through the capture of a step
+/// that does (captures are read by descendants only, so one pass in run
+/// order sees every capture before its readers).
+fn tainted_steps(c: &Compiled, reads: &[HashSet<String>], mut secret: HashSet<String>) -> Vec<bool> {
+    let mut tainted = vec![false; c.steps.len()];
+    for &i in &c.graph.order {
+        if reads[i].iter().any(|n| secret.contains(n)) {
+            tainted[i] = true;
+            if let Some(cap) = &c.steps[i].decl.capture {
+                secret.insert(cap.value.clone());
+            }
+        }
+    }
+    tainted
 }
 
 /// Renders every step; the first that reads no capture and does not render stops everything.
-fn render_all(c: &Compiled, values: &Values, renderer: &Renderer) -> Result<Vec<Rendered>, Failure> {
+fn render_all(
+    c: &Compiled,
+    reads: &[HashSet<String>],
+    values: &Values,
+    renderer: &Renderer,
+) -> Result<Vec<Rendered>, Failure> {
     let base = c.base();
     let release = base.release.as_ref().map(|r| r.value.as_str());
     let ctx = values.context(&base.name.value, release, "<run id>", &HashMap::new());
@@ -178,7 +206,7 @@ fn render_all(c: &Compiled, values: &Values, renderer: &Renderer) -> Result<Vec<
     let secrets = values.secrets();
     let mut out = vec![Rendered::AtRunTime; c.steps.len()];
     for &i in &c.graph.order {
-        if reads_capture(c, i, &captured) {
+        if reads[i].iter().any(|n| captured.contains(n.as_str())) {
             if let Ok(r) = render_step(&c.steps[i], &placeholder_ctx, renderer) {
                 out[i] = Rendered::Placeholders(r);
             }

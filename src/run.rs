@@ -169,7 +169,7 @@ pub fn run(req: RunRequest) -> Result<u8, Error> {
             journal,
             reporter: reporter.clone(),
             secrets,
-            secret_names: p.values.secret_names(),
+            tainted: &p.tainted,
             run_id: &run_id,
         };
         scheduler::execute(c, run, opts, signals).await

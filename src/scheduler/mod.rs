@@ -98,8 +98,8 @@ pub struct Run<'a> {
     pub journal: Journal,
     pub reporter: Arc<dyn Reporter>,
     pub secrets: Arc<Secrets>,
-    /// The secret vars and facts: a step that reads one (or a capture made from one) is tainted.
-    pub secret_names: HashSet<String>,
+    /// By step index: the step reads a secret, so what it captures is secret.
+    pub tainted: &'a [bool],
     pub run_id: &'a str,
 }
 
@@ -111,8 +111,7 @@ pub async fn execute(
     opts: Options,
     mut signals: mpsc::UnboundedReceiver<Received>,
 ) -> Outcome {
-    let Run { base_ctx, renderer, journal, reporter, secrets, secret_names, run_id } = run;
-    let tainted = tainted_steps(c, secret_names);
+    let Run { base_ctx, renderer, journal, reporter, secrets, tainted, run_id } = run;
     let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
     let cancel_tx = Arc::new(cancel_tx);
     let (durability, syncer) = Durability::start(journal, reporter.clone());
@@ -213,29 +212,6 @@ pub async fn execute(
         tracing::debug!(syncs = st.syncs, steps = c.steps.len(), "journal syncs");
     }
     outcome
-}
-
-/// The steps that read a secret, directly or through the capture of a step
-/// that does (captures are read by descendants only, so one pass in run
-/// order sees every capture before its readers).
-fn tainted_steps(c: &Compiled, mut secret: HashSet<String>) -> Vec<bool> {
-    let mut tainted = vec![false; c.steps.len()];
-    for &i in &c.graph.order {
-        let decl = &c.steps[i].decl;
-        let (templates, _) = crate::compile::step_templates(decl);
-        let reads = templates
-            .iter()
-            .filter_map(|t| crate::template::analyze(&t.text).ok())
-            .flatten()
-            .any(|u| secret.contains(&u.name));
-        if reads {
-            tainted[i] = true;
-            if let Some(cap) = &decl.capture {
-                secret.insert(cap.value.clone());
-            }
-        }
-    }
-    tainted
 }
 
 /// The journal record of a step that ended without running.
