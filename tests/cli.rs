@@ -49,3 +49,25 @@ fn completions_for_every_shell_and_a_man_page() {
     assert_eq!(man.code, 0);
     assert!(man.stdout.contains(".TH plan 1") && man.stdout.contains("Exit codes"), "{}", man.stdout);
 }
+
+/// `pip install .` from a checkout builds `plan` (maturin, `bindings = "bin"`)
+/// into a fresh venv, where it runs and knows the shipped plans.
+#[test]
+#[ignore = "builds the wheel with maturin from PyPI (a release build); CI runs it with --include-ignored"]
+fn pip_installs_plan_into_a_fresh_venv() {
+    let venv = target_dir().join("py/pip-install-test");
+    let _ = std::fs::remove_dir_all(&venv);
+    let made = std::process::Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3");
+    assert!(made.success());
+    let install = std::process::Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .arg(root())
+        .env("CARGO_TARGET_DIR", target_dir().join("wheel-build"))
+        .output()
+        .expect("pip");
+    assert!(install.status.success(), "{}", String::from_utf8_lossy(&install.stderr));
+    let version = std::process::Command::new(venv.join("bin/plan")).arg("--version").output().expect("plan");
+    assert_eq!(String::from_utf8_lossy(&version.stdout), format!("plan {}\n", env!("CARGO_PKG_VERSION")));
+    let list = std::process::Command::new(venv.join("bin/plan")).arg("list").output().expect("plan");
+    assert!(String::from_utf8_lossy(&list.stdout).contains("aspects-upgrade"));
+}
