@@ -96,6 +96,9 @@ pub enum Command {
         /// The graph language.
         #[arg(long, value_enum, default_value = "dot")]
         format: GraphFormat,
+        /// With values, the window that would run (facts are probed unless given); without, every release plan.
+        #[command(flatten)]
+        vars: VarArgs,
         #[command(flatten)]
         path: PathArgs,
     },

@@ -87,10 +87,15 @@ fn run(cli: Cli) -> Result<u8, Error> {
                 None => Ok(0),
             }
         }
-        Command::Graph { plan: arg, format, path } => {
-            let family = plan::prepare::load(&arg, &path.plans_dirs)?;
-            let all = family.compile_all().map_err(plan::prepare::Failure::from)?;
-            out(&plan::show::graph(&all, format))?;
+        Command::Graph { plan: arg, format, vars, path } => {
+            if vars.vars.is_empty() && vars.vars_files.is_empty() {
+                let family = plan::prepare::load(&arg, &path.plans_dirs)?;
+                let all = family.compile_all().map_err(plan::prepare::Failure::from)?;
+                out(&plan::show::graph(&all, None, format))?;
+            } else {
+                let p = plan::prepare::prepare(&arg, &path.plans_dirs, &inputs(&vars), &renderer)?;
+                out(&plan::show::graph(&p.compiled, Some(&p.rendered), format))?;
+            }
             Ok(0)
         }
         Command::Run(a) => plan::run::run(plan::run::RunRequest {

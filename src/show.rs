@@ -140,8 +140,39 @@ pub enum GraphFormat {
     Mermaid,
 }
 
-/// The graph of a compiled plan. Edges go from a need to the step that needs it.
-pub fn graph(c: &Compiled, format: GraphFormat) -> String {
+/// How a step is drawn: its kind, and whether the window skips it.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    Runs,
+    Assert,
+    Confirm,
+    Remove,
+    Skipped,
+}
+
+fn shape_of(c: &Compiled, i: usize, rendered: Option<&[Rendered]>) -> Shape {
+    if let Some(Rendered::Exact(r)) = rendered.and_then(|r| r.get(i))
+        && r.when == Some(false)
+    {
+        return Shape::Skipped;
+    }
+    let d = &c.steps[i].decl;
+    if d.assert.is_some() {
+        Shape::Assert
+    } else if d.confirm.is_some() {
+        Shape::Confirm
+    } else if d.remove.is_some() {
+        Shape::Remove
+    } else {
+        Shape::Runs
+    }
+}
+
+/// The graph of a compiled plan. Edges go from a need to the step that
+/// needs it. Asserts, confirms and removes are drawn in shapes of their
+/// own; with `rendered` (the window that would run, values given), a step
+/// whose `when` is false is drawn dashed.
+pub fn graph(c: &Compiled, rendered: Option<&[Rendered]>, format: GraphFormat) -> String {
     let mut out = String::new();
     let label = |i: usize| {
         let s = &c.steps[i];
@@ -151,16 +182,26 @@ pub fn graph(c: &Compiled, format: GraphFormat) -> String {
             format!("{} ({})", s.decl.id.value, c.files[s.file].plan.release.as_ref().map_or("", |r| r.value.as_str()))
         }
     };
+    let edges = |i: usize| {
+        let mut needs: Vec<usize> = c.graph.needs(i).collect();
+        needs.sort();
+        needs
+    };
     match format {
         GraphFormat::Dot => {
             let _ = writeln!(out, "digraph {:?} {{\n  rankdir=LR;", c.base().name.value);
             for &i in &c.graph.order {
-                let _ = writeln!(out, "  {:?} [label={:?}];", c.steps[i].decl.id.value, label(i));
+                let attrs = match shape_of(c, i, rendered) {
+                    Shape::Runs => "shape=box",
+                    Shape::Assert => "shape=diamond",
+                    Shape::Confirm => "shape=parallelogram",
+                    Shape::Remove => "shape=box, style=bold",
+                    Shape::Skipped => "shape=box, style=dashed, color=gray, fontcolor=gray",
+                };
+                let _ = writeln!(out, "  {:?} [label={:?}, {attrs}];", c.steps[i].decl.id.value, label(i));
             }
             for &i in &c.graph.order {
-                let mut needs: Vec<usize> = c.graph.needs(i).collect();
-                needs.sort();
-                for n in needs {
+                for n in edges(i) {
                     let _ = writeln!(out, "  {:?} -> {:?};", c.steps[n].decl.id.value, c.steps[i].decl.id.value);
                 }
             }
@@ -168,15 +209,29 @@ pub fn graph(c: &Compiled, format: GraphFormat) -> String {
         }
         GraphFormat::Mermaid => {
             out.push_str("flowchart TD\n");
+            let mut skipped = Vec::new();
             for &i in &c.graph.order {
-                let _ = writeln!(out, "  s{i}[\"{}\"]", label(i).replace('"', "#quot;"));
+                let text = label(i).replace('"', "#quot;");
+                let node = match shape_of(c, i, rendered) {
+                    Shape::Runs => format!("[\"{text}\"]"),
+                    Shape::Assert => format!("{{\"{text}\"}}"),
+                    Shape::Confirm => format!("[/\"{text}\"/]"),
+                    Shape::Remove => format!("[[\"{text}\"]]"),
+                    Shape::Skipped => {
+                        skipped.push(format!("s{i}"));
+                        format!("[\"{text}\"]")
+                    }
+                };
+                let _ = writeln!(out, "  s{i}{node}");
             }
             for &i in &c.graph.order {
-                let mut needs: Vec<usize> = c.graph.needs(i).collect();
-                needs.sort();
-                for n in needs {
+                for n in edges(i) {
                     let _ = writeln!(out, "  s{n} --> s{i}");
                 }
+            }
+            if !skipped.is_empty() {
+                out.push_str("  classDef skipped stroke-dasharray: 5 5, color: gray\n");
+                let _ = writeln!(out, "  class {} skipped", skipped.join(","));
             }
         }
     }

@@ -165,12 +165,52 @@ fn graph_in_dot_and_mermaid() {
     let r = d.plan(&["graph", p]);
     assert_eq!(
         r.stdout,
-        "digraph \"g\" {\n  rankdir=LR;\n  \"a\" [label=\"a\"];\n  \"b\" [label=\"b\"];\n  \"c\" [label=\"c\"];\n  \"a\" -> \"b\";\n  \"a\" -> \"c\";\n  \"b\" -> \"c\";\n}\n"
+        "digraph \"g\" {\n  rankdir=LR;\n  \"a\" [label=\"a\", shape=box];\n  \"b\" [label=\"b\", shape=box];\n  \"c\" [label=\"c\", shape=box];\n  \"a\" -> \"b\";\n  \"a\" -> \"c\";\n  \"b\" -> \"c\";\n}\n"
     );
     let r = d.plan(&["graph", "--format", "mermaid", p]);
     assert_eq!(
         r.stdout,
         "flowchart TD\n  s0[\"a\"]\n  s1[\"b\"]\n  s2[\"c\"]\n  s0 --> s1\n  s0 --> s2\n  s1 --> s2\n"
+    );
+}
+
+/// With values, `graph` draws the window that would run: only the release
+/// plans in it, asserts and confirms in shapes of their own, skipped steps dashed.
+#[test]
+fn graph_with_values_draws_the_window_and_each_kind_of_step() {
+    let dir = root().join("tests/fixtures/show");
+    let d = Dir::new();
+    d.file("installed.txt", "2.4.0\n");
+    let plans = dir.to_str().expect("utf-8");
+    let all = d.plan(&["graph", "app-upgrade", "--plans-dir", plans]);
+    assert!(all.stdout.contains("migrate-2-0-0") && all.stdout.contains("migrate-3-0-0"), "{}", all.stdout);
+    let window =
+        d.plan(&["graph", "app-upgrade", "--plans-dir", plans, "--var", "target=2.5.0", "--var", "deploy=k8s"]);
+    assert_eq!(window.code, 0, "{}", window.stderr);
+    assert!(
+        window.stdout.contains("\"migrate-2-5-0\" [label=\"migrate-2-5-0 (2.5.0)\", shape=box];"),
+        "{}",
+        window.stdout
+    );
+    assert!(!window.stdout.contains("migrate-2-0-0") && !window.stdout.contains("migrate-3-0-0"), "{}", window.stdout);
+
+    let p = d.file(
+        "kinds.yaml",
+        "apiVersion: plan/v1\nname: kinds\nvars:\n  mode: {default: fast}\nsteps:\n  - id: check\n    assert: \"true\"\n  - id: ask\n    needs: [check]\n    confirm: go?\n  - id: slow\n    needs: [ask]\n    when: \"{{eq mode 'slow'}}\"\n    run: \"true\"\n",
+    );
+    let p = p.to_str().expect("utf-8");
+    let r = d.plan(&["graph", "--format", "mermaid", p, "--var", "mode=fast"]);
+    assert_eq!(
+        r.stdout,
+        "flowchart TD\n  s0{\"check\"}\n  s1[/\"ask\"/]\n  s2[\"slow\"]\n  s0 --> s1\n  s1 --> s2\n  classDef skipped stroke-dasharray: 5 5, color: gray\n  class s2 skipped\n"
+    );
+    let r = d.plan(&["graph", p, "--var", "mode=fast"]);
+    assert!(r.stdout.contains("\"check\" [label=\"check\", shape=diamond];"), "{}", r.stdout);
+    assert!(r.stdout.contains("\"ask\" [label=\"ask\", shape=parallelogram];"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("\"slow\" [label=\"slow\", shape=box, style=dashed, color=gray, fontcolor=gray];"),
+        "{}",
+        r.stdout
     );
 }
 
