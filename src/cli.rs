@@ -77,6 +77,9 @@ pub enum Command {
     },
     /// List the plans on the plan path.
     List {
+        /// Lines for people, or one JSON array.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
         #[command(flatten)]
         path: PathArgs,
     },
@@ -84,6 +87,9 @@ pub enum Command {
     Show {
         /// A plan name on the plan path, or a plan file.
         plan: String,
+        /// Lines for people, or one JSON object.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
         #[command(flatten)]
         vars: VarArgs,
         #[command(flatten)]
@@ -106,6 +112,9 @@ pub enum Command {
     Run(RunArgs),
     /// List the runs in the state dir.
     Runs {
+        /// Lines for people, or one JSON array.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
         /// Where runs are kept (default: $XDG_STATE_HOME/plan, else ~/.local/state/plan).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
@@ -114,6 +123,9 @@ pub enum Command {
     Status {
         /// The run (default: the newest); `plan runs` lists them.
         run_id: Option<String>,
+        /// Lines for people, or one JSON object.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
         /// Where runs are kept (default: $XDG_STATE_HOME/plan, else ~/.local/state/plan).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
@@ -143,7 +155,7 @@ pub enum Command {
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]
-pub enum RunOutput {
+pub enum Format {
     #[default]
     Human,
     Json,
@@ -184,9 +196,9 @@ pub struct RunArgs {
     /// Where runs are kept (default: $XDG_STATE_HOME/plan, else ~/.local/state/plan).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// How to report progress: lines for people, or one JSON event per line.
-    #[arg(long, value_enum, default_value_t)]
-    pub output: RunOutput,
+    /// How to report: lines for people, or JSON (one event per line; a dry run: one object).
+    #[arg(long, alias = "output", value_enum, default_value_t)]
+    pub format: Format,
     /// How long a stopped step's processes get between SIGTERM and SIGKILL.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_grace)]
     pub grace: std::time::Duration,

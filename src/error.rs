@@ -30,6 +30,26 @@ impl Error {
         EXIT_INVALID
     }
 
+    /// The error as one JSON object, for a command run with `--format json`.
+    pub fn json(&self) -> serde_json::Value {
+        let mut v = match self {
+            Error::Plan(Failure::Invalid(i)) => serde_json::json!({
+                "error": self.to_string(),
+                "diagnostics": i.diagnostics,
+            }),
+            Error::Plan(Failure::Bind(b)) => serde_json::json!({"error": self.to_string(), "help": b.help()}),
+            Error::Plan(Failure::Resolve(crate::resolve::ResolveError::Invalid(_, d))) => {
+                serde_json::json!({"error": "plan is invalid; nothing was run", "diagnostics": [d]})
+            }
+            Error::Plan(f @ Failure::Render { .. }) => serde_json::json!({"error": f.to_string()}),
+            Error::LintPath(e) => serde_json::json!({"error": e.to_string(), "help": e.help()}),
+            Error::Usage { message, help } => serde_json::json!({"error": message, "help": help}),
+            Error::Plan(f) => serde_json::json!({"error": f.to_string()}),
+        };
+        v["exit_code"] = self.exit_code().into();
+        v
+    }
+
     /// The whole message for stderr.
     pub fn render(&self) -> String {
         match self {

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use plan::bind::Inputs;
-use plan::cli::{Cli, Command, LintFormat, VarArgs};
+use plan::cli::{Cli, Command, Format, LintFormat, VarArgs};
 use plan::diagnostic::render_human;
 use plan::template::Renderer;
 
@@ -33,9 +33,22 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    // The one place an error is printed.
+    let json = match &cli.command {
+        Command::Lint { format, .. } => *format == LintFormat::Json,
+        Command::List { format, .. }
+        | Command::Show { format, .. }
+        | Command::Runs { format, .. }
+        | Command::Status { format, .. } => *format == Format::Json,
+        Command::Run(a) => a.format == Format::Json,
+        _ => false,
+    };
+    // The one place an error is printed: JSON on stderr in JSON mode.
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        Err(e) if json => {
+            eprintln!("{}", e.json());
+            ExitCode::from(e.exit_code())
+        }
         Err(e) => {
             eprint!("{}", e.render());
             ExitCode::from(e.exit_code())
@@ -71,13 +84,22 @@ fn run(cli: Cli) -> Result<u8, Error> {
             let failed = report.errors() > 0 || (deny_warnings && report.warnings() > 0);
             Ok(if failed { EXIT_FAILED } else { 0 })
         }
-        Command::List { path } => {
-            out(&plan::show::list(&plan::resolve::Catalog::discover(&path.plans_dirs)))?;
+        Command::List { format, path } => {
+            let catalog = plan::resolve::Catalog::discover(&path.plans_dirs);
+            match format {
+                Format::Human => out(&plan::show::list(&catalog))?,
+                Format::Json => out(&format!("{}\n", plan::show::list_json(&catalog)))?,
+            }
             Ok(0)
         }
-        Command::Show { plan: arg, vars, path } => {
+        Command::Show { plan: arg, format, vars, path } => {
             let p = plan::prepare::prepare(&arg, &path.plans_dirs, &inputs(&vars), &renderer)?;
             p.notes.iter().for_each(|n| eprintln!("{n}"));
+            if format == Format::Json {
+                let shown = plan::show::show_json(&p);
+                out(&format!("{shown}\n"))?;
+                return Ok(if shown["would_stop"].is_null() { 0 } else { EXIT_FAILED });
+            }
             out(&plan::show::show(&p))?;
             match plan::show::would_stop(&p, |_| true) {
                 Some(stop) => {
@@ -111,11 +133,13 @@ fn run(cli: Cli) -> Result<u8, Error> {
             only: a.only,
             skip: a.skip,
             state_dir: a.state_dir,
-            json: a.output == plan::cli::RunOutput::Json,
+            json: a.format == Format::Json,
             grace: a.grace,
         }),
-        Command::Runs { state_dir } => Ok(plan::run::runs(state_dir.as_deref())),
-        Command::Status { run_id, state_dir } => plan::run::status(state_dir.as_deref(), run_id.as_deref()),
+        Command::Runs { format, state_dir } => Ok(plan::run::runs(state_dir.as_deref(), format == Format::Json)),
+        Command::Status { run_id, format, state_dir } => {
+            plan::run::status(state_dir.as_deref(), run_id.as_deref(), format == Format::Json)
+        }
         Command::Logs { run_id, step, follow, state_dir } => plan::logs::logs(plan::logs::Request {
             state_dir: state_dir.as_deref(),
             run_id: run_id.as_deref(),

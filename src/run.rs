@@ -132,7 +132,7 @@ pub fn run(req: RunRequest) -> Result<u8, Error> {
         check_only(c, only, &earlier)?;
     }
     if req.dry_run {
-        return Ok(dry_run(&p, &earlier, &only, &skip));
+        return Ok(dry_run(&p, &earlier, &only, &skip, req.json));
     }
     let plan_name = c.base().name.value.clone();
     let _lock = Lock::acquire(&state, &plan_name, &run_id)
@@ -309,9 +309,31 @@ fn dry_run(
     earlier: &HashMap<usize, Earlier>,
     only: &Option<HashSet<usize>>,
     skip: &HashSet<usize>,
+    json: bool,
 ) -> u8 {
-    crate::outp!("{}", crate::show::show(p));
     let c = &p.compiled;
+    let runs =
+        |i: usize| !skip.contains(&i) && !earlier.contains_key(&i) && only.as_ref().is_none_or(|o| o.contains(&i));
+    if json {
+        let ids = |set: &mut dyn Iterator<Item = usize>| {
+            let mut v: Vec<usize> = set.collect();
+            v.sort();
+            v.iter().map(|&i| c.steps[i].decl.id.value.clone()).collect::<Vec<_>>()
+        };
+        let mut out = crate::show::show_json(p);
+        out["would_stop"] = crate::prepare::would_stop(p, runs)
+            .map(|(i, m)| serde_json::json!({"step": c.steps[i].decl.id.value, "message": crate::render::mask(&m, &p.values.secrets())}))
+            .unwrap_or_default();
+        out["dry_run"] = serde_json::json!({
+            "resume_would_skip": ids(&mut earlier.keys().copied()),
+            "only": only.as_ref().map(|o| ids(&mut o.iter().copied())),
+            "skip": ids(&mut skip.iter().copied()),
+        });
+        let stops = !out["would_stop"].is_null();
+        crate::outln!("{out}");
+        return if stops { EXIT_FAILED } else { EXIT_OK };
+    }
+    crate::outp!("{}", crate::show::show(p));
     let names = |set: &mut dyn Iterator<Item = usize>| {
         let mut v: Vec<usize> = set.collect();
         v.sort();
@@ -326,8 +348,6 @@ fn dry_run(
     if !skip.is_empty() {
         crate::outln!("--skip counts as skipped: {}", names(&mut skip.iter().copied()));
     }
-    let runs =
-        |i: usize| !skip.contains(&i) && !earlier.contains_key(&i) && only.as_ref().is_none_or(|o| o.contains(&i));
     if let Some(stop) = crate::show::would_stop(p, runs) {
         crate::outp!("\n{stop}");
         crate::outln!("dry run: nothing was run; the run would fail there");
@@ -337,9 +357,23 @@ fn dry_run(
     EXIT_OK
 }
 
-pub fn runs(state_dir: Option<&Path>) -> u8 {
+pub fn runs(state_dir: Option<&Path>, json: bool) -> u8 {
     let state = journal::state_dir(state_dir);
     let runs = journal::list_runs(&state);
+    if json {
+        let list: Vec<serde_json::Value> = runs
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "run_id": r.run_id, "plan": r.plan, "status": r.state(), "started": r.started,
+                    "finished": r.finished, "steps": r.steps.len(),
+                    "done": r.steps.iter().filter(|s| matches!(s.status, Status::Succeeded | Status::Skipped | Status::FailedIgnored)).count(),
+                })
+            })
+            .collect();
+        crate::outln!("{}", serde_json::Value::from(list));
+        return EXIT_OK;
+    }
     if runs.is_empty() {
         crate::outln!("no runs in {}", state.display());
         return EXIT_OK;
@@ -364,7 +398,7 @@ pub fn runs(state_dir: Option<&Path>) -> u8 {
     EXIT_OK
 }
 
-pub fn status(state_dir: Option<&Path>, run_id: Option<&str>) -> Result<u8, Error> {
+pub fn status(state_dir: Option<&Path>, run_id: Option<&str>, json: bool) -> Result<u8, Error> {
     let state = journal::state_dir(state_dir);
     let runs = journal::list_runs(&state);
     let r = match run_id {
@@ -380,6 +414,30 @@ pub fn status(state_dir: Option<&Path>, run_id: Option<&str>) -> Result<u8, Erro
             Some("`plan runs` lists the runs; --state-dir chooses the folder"),
         ));
     };
+    let log_of = |id: &str| {
+        let log = journal::runs_dir(&state).join(&r.run_id).join("logs").join(format!("{id}.log"));
+        log.is_file().then(|| log.display().to_string())
+    };
+    if json {
+        let steps: Vec<serde_json::Value> = r
+            .steps
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.id, "status": s.status.as_str(), "attempts": s.attempts, "exit_code": s.exit_code,
+                    "signal": s.signal, "duration_ms": s.duration_ms, "log": log_of(&s.id), "message": s.message,
+                })
+            })
+            .collect();
+        crate::outln!(
+            "{}",
+            serde_json::json!({
+                "run_id": r.run_id, "plan": r.plan, "status": r.state(), "started": r.started,
+                "finished": r.finished, "reason": r.reason, "steps": steps,
+            })
+        );
+        return Ok(EXIT_OK);
+    }
     crate::outln!("run {} of {}: {}", r.run_id, r.plan, r.state());
     if let Some(reason) = &r.reason {
         crate::outln!("stopped because: {reason}");
@@ -399,8 +457,7 @@ pub fn status(state_dir: Option<&Path>, run_id: Option<&str>) -> Result<u8, Erro
         };
         let dur = s.duration_ms.map_or("-".into(), |d| format!("{:.1}s", d as f64 / 1000.0));
         // Only a log that exists: a step that printed nothing (an assert, a confirm) has none.
-        let log = journal::runs_dir(&state).join(&r.run_id).join("logs").join(format!("{}.log", s.id));
-        let log = if log.is_file() { log.display().to_string() } else { "-".to_owned() };
+        let log = log_of(&s.id).unwrap_or_else(|| "-".to_owned());
         crate::outln!("{:<w$}  {:<14}  {exit:<6}  {dur:<9}  {log}", s.id, s.status.as_str());
         if let Some(m) = &s.message
             && matches!(s.status, Status::Failed | Status::Blocked | Status::Interrupted | Status::FailedIgnored)

@@ -272,3 +272,82 @@ pub fn list(catalog: &Catalog) -> String {
     }
     out
 }
+
+/// `plan show --format json`: what `show` prints, as one object (secrets masked).
+pub fn show_json(p: &Prepared) -> serde_json::Value {
+    use serde_json::json;
+    let c = &p.compiled;
+    let secrets = p.values.secrets();
+    let value = |name: &str, b: &crate::bind::Bound| json!({"name": name, "value": if b.secret { "***".to_owned() } else { mask(&b.value, &secrets) }, "origin": mask(&b.origin.to_string(), &secrets), "secret": b.secret});
+    let (vars, facts): (Vec<_>, Vec<_>) = p.values.values.iter().partition(|(k, _)| c.vars.contains_key(*k));
+    let steps: Vec<serde_json::Value> = c
+        .graph
+        .order
+        .iter()
+        .map(|&i| {
+            let s = &c.steps[i];
+            let mut needs: Vec<usize> = c.graph.needs(i).collect();
+            needs.sort();
+            let needs: Vec<&str> = needs.iter().map(|&n| c.steps[n].decl.id.value.as_str()).collect();
+            let from = (s.file != 0).then(|| c.files[s.file].plan.name.value.clone());
+            let mut step = json!({"id": s.decl.id.value, "from": from, "needs": needs,
+                "description": s.decl.description.as_ref().map(|d| d.value.trim().to_owned())});
+            let rendered = match &p.rendered[i] {
+                Rendered::Exact(r) => Some((r, false)),
+                Rendered::Placeholders(r) => Some((r, true)),
+                Rendered::AtRunTime => None,
+            };
+            match rendered {
+                Some((r, placeholders)) => {
+                    step["kind"] = json!(r.action.kind());
+                    step["action"] = json!(r.action.describe(&secrets));
+                    step["skipped"] = json!(r.when == Some(false));
+                    step["env"] = r.env.iter().map(|(k, v)| (k.clone(), json!(mask(v, &secrets)))).collect();
+                    step["cwd"] = json!(r.cwd.as_deref().map(|c| mask(c, &secrets)));
+                    step["timeout_ms"] = json!(r.timeout.map(|t| t.as_millis() as u64));
+                    step["retries"] = json!(r.retries);
+                    step["continue_on_error"] = json!(r.continue_on_error);
+                    step["capture"] = json!(r.capture);
+                    step["rendered_with_placeholders"] = json!(placeholders);
+                }
+                None => step["rendered_at_run_time"] = json!(true),
+            }
+            step
+        })
+        .collect();
+    let stop = crate::prepare::would_stop(p, |_| true)
+        .map(|(i, m)| json!({"step": c.steps[i].decl.id.value, "message": mask(&m, &secrets)}));
+    json!({
+        "plan": c.base().name.value,
+        "source": c.files[0].origin,
+        "release_plans": p.selections.iter().map(|s| json!({
+            "name": s.plan.plan.name.value,
+            "release": s.plan.plan.release.as_ref().map(|r| r.value.clone()),
+            "included": s.included,
+            "reason": s.reason,
+        })).collect::<Vec<_>>(),
+        "variables": vars.into_iter().map(|(k, b)| value(k, b)).collect::<Vec<_>>(),
+        "facts": facts.into_iter().map(|(k, b)| value(k, b)).collect::<Vec<_>>(),
+        "steps": steps,
+        "would_stop": stop,
+    })
+}
+
+/// `plan list --format json`.
+pub fn list_json(catalog: &Catalog) -> serde_json::Value {
+    let mut seen = std::collections::HashSet::new();
+    catalog
+        .plans
+        .iter()
+        .filter(|p| seen.insert(p.plan.name.value.clone()))
+        .map(|p| {
+            serde_json::json!({
+                "name": p.plan.name.value,
+                "release": p.plan.release.as_ref().map(|r| r.value.clone()),
+                "extends": p.plan.extends.as_ref().map(|r| r.value.clone()),
+                "source": p.origin,
+                "description": p.plan.description.as_ref().map(|d| d.value.trim().to_owned()),
+            })
+        })
+        .collect()
+}
