@@ -167,6 +167,7 @@ pub struct PlanFile {
     pub api_version: Sp<String>,
     /// The plan's name: `[a-z0-9][a-z0-9-]*`, unique across the plan path.
     pub name: Name,
+    /// What the plan does, for `plan list` and `plan show`.
     #[serde(default, deserialize_with = "present")]
     pub description: Option<Sp<String>>,
     /// The product release this file belongs to (semver).
@@ -185,6 +186,7 @@ pub struct PlanFile {
     #[serde(default)]
     pub facts: IndexMap<Name, FactDecl>,
     // Shared, so merging plans and compiling twice copies no step.
+    /// The steps: each has an `id` and exactly one action (`run`, `shell`, `assert`, `confirm`, `remove`).
     #[serde(default)]
     pub steps: Vec<std::sync::Arc<StepDecl>>,
 }
@@ -193,19 +195,25 @@ pub struct PlanFile {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Releases {
+    /// Rendered: the installed release (empty = nothing installed, no lower bound). A release plan applies when from < release.
     pub from: Sp<String>,
+    /// Rendered: the target release. A release plan applies when release <= to.
     pub to: Sp<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VarDecl {
+    /// What the value is; shown when it is missing or wrong.
     #[serde(default, deserialize_with = "present")]
     pub description: Option<Sp<String>>,
+    /// The command stops before any step when no value is given.
     #[serde(default, deserialize_with = "present")]
     pub required: Option<Sp<Strict<bool>>>,
+    /// The value when none is given (an optional var without one is the empty text).
     #[serde(default, deserialize_with = "present")]
     pub default: Option<Sp<String>>,
+    /// The only values allowed.
     #[serde(default, deserialize_with = "present")]
     pub choices: Option<Sp<Vec<Sp<String>>>>,
     /// A regular expression the whole value must match.
@@ -228,6 +236,7 @@ impl VarDecl {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FactDecl {
+    /// What the fact is, for `plan show`.
     #[serde(default, deserialize_with = "present")]
     pub description: Option<Sp<String>>,
     /// A program and its arguments, split by POSIX rules (no shell).
@@ -269,6 +278,7 @@ impl FactDecl {
 pub struct StepDecl {
     /// `[a-z0-9][a-z0-9-]*`, unique in the merged graph.
     pub id: Name,
+    /// What the step does, for `plan show`.
     #[serde(default, deserialize_with = "present")]
     pub description: Option<Box<Sp<String>>>,
     /// Steps that must succeed (or be skipped) first.
@@ -280,13 +290,16 @@ pub struct StepDecl {
     pub before: Vec<Name>,
     #[serde(default, deserialize_with = "present")]
     pub run: Option<Sp<RunAction>>,
+    /// A script run by `sh -eu -c`; `{{x}}` is shell-quoted for the place it stands in.
     #[serde(default, deserialize_with = "present")]
     pub shell: Option<Box<Sp<String>>>,
+    /// Renders exactly `true` or `false`; `false` fails the step with `message`.
     #[serde(default, deserialize_with = "present")]
     pub assert: Option<Box<Sp<String>>>,
     /// Shown when an `assert` is false.
     #[serde(default, deserialize_with = "present")]
     pub message: Option<Box<Sp<String>>>,
+    /// A yes/no question on the terminal; without a terminal the step fails unless the run has `--yes`.
     #[serde(default, deserialize_with = "present")]
     pub confirm: Option<Box<Sp<String>>>,
     #[serde(default, deserialize_with = "present")]
@@ -294,22 +307,28 @@ pub struct StepDecl {
     /// Renders `true` or `false`; `false` skips the step.
     #[serde(default, deserialize_with = "present")]
     pub when: Option<Box<Sp<String>>>,
+    /// Environment variables for the step (values rendered).
     #[serde(default)]
     pub env: IndexMap<Name, Sp<String>>,
+    /// The working directory (rendered).
     #[serde(default, deserialize_with = "present")]
     pub cwd: Option<Box<Sp<String>>>,
-    /// e.g. `90s`, `30m`.
+    /// How long the step may run (`90s`, `30m`, `1h30m`); then its whole process group is killed.
     #[serde(default, deserialize_with = "present")]
     pub timeout: Option<Box<Sp<String>>>,
+    /// How many times a failed step runs again (default 0).
     #[serde(default, deserialize_with = "present")]
     pub retries: Option<Box<Sp<Strict<u32>>>>,
+    /// How long to wait between attempts, e.g. `10s` (default 0s).
     #[serde(default, deserialize_with = "present")]
     pub retry_delay: Option<Box<Sp<String>>>,
+    /// A failure counts as success for the dependents (recorded as `failed-ignored`).
     #[serde(default, deserialize_with = "present")]
     pub continue_on_error: Option<Box<Sp<Strict<bool>>>>,
     /// A variable name: the step's trimmed stdout, visible to its descendants.
     #[serde(default, deserialize_with = "present")]
     pub capture: Option<Box<Name>>,
+    /// Labels, for people and tools.
     #[serde(default)]
     pub tags: Vec<Sp<String>>,
     /// Allows `{{{x}}}` (raw, unquoted) in `shell:`, which lint refuses otherwise.

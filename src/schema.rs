@@ -31,6 +31,7 @@ pub fn schema_json() -> String {
 
 fn tighten(schema: &mut Value) {
     drop_nulls(schema);
+    add_markdown(schema);
     let Some(root) = schema.as_object_mut() else { return };
     // A name, not an address: the schema ships in `schemas/` and from `plan schema`.
     root.insert("$id".into(), "urn:plan:schema:plan-v1".into());
@@ -105,6 +106,22 @@ fn merge(into: &mut Value, extra: Value) {
             }
         }
         (into, extra) => *into = extra,
+    }
+}
+
+/// Editors (the YAML language server) show `markdownDescription` on hover:
+/// every description is given as one too.
+fn add_markdown(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(d)) = m.get("description") {
+                let d = d.clone();
+                m.insert("markdownDescription".into(), Value::String(d));
+            }
+            m.values_mut().for_each(add_markdown);
+        }
+        Value::Array(a) => a.iter_mut().for_each(add_markdown),
+        _ => {}
     }
 }
 
