@@ -24,7 +24,11 @@ fn help_lists_exit_codes_environment_and_state() {
         assert!(r.stdout.contains(text), "`{text}` missing from --help:\n{}", r.stdout);
     }
     let r = plan(&["run", "--help"]);
-    for text in ["A plan name on the plan path, or a plan file", "Where runs are kept", "How to report: lines for people, or JSON"] {
+    for text in [
+        "A plan name on the plan path, or a plan file",
+        "Where runs are kept",
+        "How to report: lines for people, or JSON",
+    ] {
         assert!(r.stdout.contains(text), "`{text}` missing from run --help:\n{}", r.stdout);
     }
 }

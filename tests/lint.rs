@@ -310,3 +310,63 @@ fn sarif_format_has_a_rule_per_code_and_a_result_per_diagnostic() {
         (Some(7), Some(13), Some(18))
     );
 }
+
+/// The pre-commit hook, run by the real `pre-commit` (PyPI) in a fresh git
+/// repository: it passes on a good plan and fails, with the diagnostic, on a bad one.
+#[test]
+#[ignore = "installs pre-commit from PyPI; CI runs it with --include-ignored"]
+fn the_pre_commit_hook_lints_plans() {
+    let venv = python_venv("pre-commit", &["pre-commit==4.7.0"]);
+    let d = Dir::new();
+    // The hook repository: this checkout's hooks file, committed in a repo of its own.
+    let hooks = d.path().join("hooks");
+    std::fs::create_dir_all(&hooks).expect("mkdir");
+    std::fs::copy(root().join(".pre-commit-hooks.yaml"), hooks.join(".pre-commit-hooks.yaml")).expect("copy");
+    let in_hooks = |args: &[&str]| {
+        let o = std::process::Command::new("git").args(args).current_dir(&hooks).output().expect("git");
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    in_hooks(&["init", "-q"]);
+    in_hooks(&["add", "."]);
+    in_hooks(&["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "hooks"]);
+    let work = d.path().join("work");
+    std::fs::create_dir_all(work.join("plans")).expect("mkdir");
+    std::fs::write(
+        work.join(".pre-commit-config.yaml"),
+        format!("repos:\n  - repo: {}\n    rev: HEAD\n    hooks:\n      - id: plan-lint-system\n", hooks.display()),
+    )
+    .expect("config");
+    std::fs::write(
+        work.join("plans/good.yaml"),
+        "apiVersion: plan/v1\nname: good\nsteps:\n  - id: a\n    run: \"true\"\n",
+    )
+    .expect("plan");
+    let run = |work: &std::path::Path| {
+        for args in [&["init", "-q"][..], &["add", "."][..]] {
+            std::process::Command::new("git").args(args).current_dir(work).output().expect("git");
+        }
+        let path = format!(
+            "{}:{}",
+            std::path::Path::new(bin()).parent().expect("bin dir").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        std::process::Command::new(venv.join("bin/pre-commit"))
+            .args(["run", "--all-files"])
+            .current_dir(work)
+            .env("PATH", path)
+            .env("PRE_COMMIT_HOME", d.path().join("cache"))
+            .output()
+            .expect("pre-commit")
+    };
+    let ok = run(&work);
+    assert!(ok.status.success(), "{}{}", String::from_utf8_lossy(&ok.stdout), String::from_utf8_lossy(&ok.stderr));
+    std::fs::write(
+        work.join("plans/bad.yaml"),
+        "apiVersion: plan/v1\nname: bad\nsteps:\n  - id: a\n    needs: [nope]\n    run: \"true\"\n",
+    )
+    .expect("plan");
+    let bad = run(&work);
+    let out = String::from_utf8_lossy(&bad.stdout);
+    assert!(!bad.status.success(), "{out}");
+    assert!(out.contains("plans/bad.yaml:5:13: error[unknown-dependency]"), "{out}");
+}
