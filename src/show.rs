@@ -138,6 +138,8 @@ pub fn would_stop(p: &Prepared, runs: impl Fn(usize) -> bool) -> Option<String> 
 pub enum GraphFormat {
     Dot,
     Mermaid,
+    /// `{"plan", "steps": [{"id", "kind", "from", "skipped", "needs"}]}`.
+    Json,
 }
 
 /// How a step is drawn: its kind, and whether the window skips it.
@@ -206,6 +208,28 @@ pub fn graph(c: &Compiled, rendered: Option<&[Rendered]>, format: GraphFormat) -
                 }
             }
             out.push_str("}\n");
+        }
+        GraphFormat::Json => {
+            let steps: Vec<serde_json::Value> = c
+                .graph
+                .order
+                .iter()
+                .map(|&i| {
+                    let s = &c.steps[i];
+                    let kind = match shape_of(c, i, rendered) {
+                        Shape::Runs if s.decl.shell.is_some() => "shell",
+                        Shape::Runs => "run",
+                        Shape::Assert => "assert",
+                        Shape::Confirm => "confirm",
+                        Shape::Remove => "remove",
+                        Shape::Skipped => "skipped",
+                    };
+                    let needs: Vec<&str> = edges(i).iter().map(|&n| c.steps[n].decl.id.value.as_str()).collect();
+                    let from = (s.file != 0).then(|| c.files[s.file].plan.name.value.clone());
+                    serde_json::json!({"id": s.decl.id.value, "kind": kind, "from": from, "needs": needs})
+                })
+                .collect();
+            let _ = writeln!(out, "{}", serde_json::json!({"plan": c.base().name.value, "steps": steps}));
         }
         GraphFormat::Mermaid => {
             out.push_str("flowchart TD\n");

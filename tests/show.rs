@@ -204,6 +204,15 @@ fn graph_with_values_draws_the_window_and_each_kind_of_step() {
         r.stdout,
         "flowchart TD\n  s0{\"check\"}\n  s1[/\"ask\"/]\n  s2[\"slow\"]\n  s0 --> s1\n  s1 --> s2\n  classDef skipped stroke-dasharray: 5 5, color: gray\n  class s2 skipped\n"
     );
+    let r = d.plan(&["graph", "--format", "json", p, "--var", "mode=fast"]);
+    assert_eq!(
+        json(&r.stdout),
+        serde_json::json!({"plan": "kinds", "steps": [
+            {"id": "check", "kind": "assert", "from": null, "needs": []},
+            {"id": "ask", "kind": "confirm", "from": null, "needs": ["check"]},
+            {"id": "slow", "kind": "skipped", "from": null, "needs": ["ask"]}
+        ]})
+    );
     let r = d.plan(&["graph", p, "--var", "mode=fast"]);
     assert!(r.stdout.contains("\"check\" [label=\"check\", shape=diamond];"), "{}", r.stdout);
     assert!(r.stdout.contains("\"ask\" [label=\"ask\", shape=parallelogram];"), "{}", r.stdout);
