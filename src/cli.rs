@@ -27,6 +27,9 @@ pub struct Cli {
     /// More diagnostics on stderr (repeat for more); RUST_LOG also works.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Less output: a run prints only failures and its last line.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }

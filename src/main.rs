@@ -61,6 +61,7 @@ fn out(s: &str) -> Result<(), Error> {
 }
 
 fn run(cli: Cli) -> Result<u8, Error> {
+    let quiet = cli.quiet;
     let renderer = Renderer::new();
     match cli.command {
         Command::Lint { paths, format, deny_warnings, path } => {
@@ -134,6 +135,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
             skip: a.skip,
             state_dir: a.state_dir,
             json: a.format == Format::Json,
+            quiet,
             grace: a.grace,
         }),
         Command::Runs { format, state_dir } => Ok(plan::run::runs(state_dir.as_deref(), format == Format::Json)),

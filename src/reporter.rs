@@ -45,6 +45,8 @@ pub fn summary_table(rows: &[(String, Status, Option<Duration>)]) -> String {
 
 /// Plain lines, or a live view when `live` (stderr is a terminal).
 pub struct Human {
+    /// `-q`: only failures and the run's last line.
+    quiet: bool,
     out: Mutex<std::io::Stdout>,
     bar: Option<ProgressBar>,
     running: Mutex<BTreeMap<String, Instant>>,
@@ -52,8 +54,8 @@ pub struct Human {
 }
 
 impl Human {
-    pub fn new(live: bool) -> Human {
-        let bar = live.then(|| {
+    pub fn new(live: bool, quiet: bool) -> Human {
+        let bar = (live && !quiet).then(|| {
             let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             b.set_style(
                 ProgressStyle::with_template("{spinner} [{pos}/{len}] {wide_msg}")
@@ -62,7 +64,13 @@ impl Human {
             b.enable_steady_tick(Duration::from_millis(200));
             b
         });
-        Human { out: Mutex::new(std::io::stdout()), bar, running: Mutex::new(BTreeMap::new()), done: Mutex::new(0) }
+        Human {
+            quiet,
+            out: Mutex::new(std::io::stdout()),
+            bar,
+            running: Mutex::new(BTreeMap::new()),
+            done: Mutex::new(0),
+        }
     }
 
     fn print(&self, line: &str) {
@@ -91,7 +99,9 @@ impl Human {
 
 impl OutputSink for Human {
     fn line(&self, step: &str, _stream: Stream, line: &str) {
-        self.print(&format!("[{step}] {line}"));
+        if !self.quiet {
+            self.print(&format!("[{step}] {line}"));
+        }
     }
 }
 
@@ -101,14 +111,18 @@ impl Reporter for Human {
             b.set_length(total as u64);
         }
         let verb = if resumed { "resuming" } else { "starting" };
-        self.print(&format!("{verb} run {run_id} of {plan} ({total} steps)"));
+        if !self.quiet {
+            self.print(&format!("{verb} run {run_id} of {plan} ({total} steps)"));
+        }
     }
     fn step_started(&self, step: &str, attempt: u32) {
         if let Ok(mut r) = self.running.lock() {
             r.insert(step.to_owned(), Instant::now());
         }
         let again = if attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
-        self.print(&format!("[{step}] started{again}"));
+        if !self.quiet {
+            self.print(&format!("[{step}] started{again}"));
+        }
         self.refresh();
     }
     fn step_finished(&self, step: &str, status: Status, duration: Duration, message: Option<&str>) {
@@ -119,7 +133,9 @@ impl Reporter for Human {
             *d += 1;
         }
         let msg = message.map(|m| format!(": {m}")).unwrap_or_default();
-        self.print(&format!("[{step}] {} in {}{msg}", status.as_str(), secs(duration)));
+        if !self.quiet || matches!(status, Status::Failed | Status::Interrupted) {
+            self.print(&format!("[{step}] {} in {}{msg}", status.as_str(), secs(duration)));
+        }
         self.refresh();
     }
     fn note(&self, text: &str) {
@@ -137,7 +153,9 @@ impl Reporter for Human {
             b.finish_and_clear();
         }
         if let Ok(mut o) = self.out.lock() {
-            let _ = write!(o, "\n{}", summary_table(rows));
+            if !self.quiet {
+                let _ = write!(o, "\n{}", summary_table(rows));
+            }
             let _ = writeln!(o, "run {run_id} {} in {}; journal: {journal}", status.as_str(), secs(duration));
             let _ = o.flush();
         }

@@ -39,6 +39,7 @@ pub struct RunRequest {
     pub skip: Vec<String>,
     pub state_dir: Option<PathBuf>,
     pub json: bool,
+    pub quiet: bool,
     pub grace: Duration,
 }
 
@@ -145,7 +146,7 @@ pub fn run(req: RunRequest) -> Result<u8, Error> {
     let reporter: Arc<dyn Reporter> = if req.json {
         Arc::new(Json::new())
     } else {
-        Arc::new(Human::new(std::io::IsTerminal::is_terminal(&std::io::stderr())))
+        Arc::new(Human::new(std::io::IsTerminal::is_terminal(&std::io::stderr()), req.quiet))
     };
     reporter.run_started(&run_id, &plan_name, c.steps.len(), earlier_run.is_some());
     for w in &p.warnings {

@@ -75,3 +75,17 @@ fn pip_installs_plan_into_a_fresh_venv() {
     let list = std::process::Command::new(venv.join("bin/plan")).arg("list").output().expect("plan");
     assert!(String::from_utf8_lossy(&list.stdout).contains("aspects-upgrade"));
 }
+
+#[test]
+fn quiet_prints_only_failures_and_the_last_line() {
+    let d = Dir::new();
+    d.file("q.yaml", "apiVersion: plan/v1\nname: q\nsteps:\n  - id: a\n    run: echo hi\n  - id: b\n    needs: [a]\n    run: \"false\"\n");
+    let r = d.plan(&["run", "./q.yaml", "-q", "--state-dir", "s"]);
+    assert_eq!(r.code, 1);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.stdout);
+    assert_eq!(lines[0], "[b] failed in 0.0s: exited with status 1");
+    assert!(lines[1].starts_with("run ") && lines[1].contains(" failed in "), "{}", r.stdout);
+    // The output still reaches the log.
+    assert!(d.plan(&["logs", "a", "--state-dir", "s"]).stdout == "hi\n");
+}
