@@ -30,6 +30,9 @@ pub struct Cli {
     /// Less output: a run prints only failures and its last line.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Colour: auto (on a terminal; NO_COLOR turns it off, CLICOLOR_FORCE on), always, never.
+    #[arg(long, value_enum, default_value_t, global = true)]
+    pub color: Color,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -155,6 +158,14 @@ pub enum Command {
     },
     /// Print the man page (roff): `plan man | man -l -`.
     Man,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum Color {
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]

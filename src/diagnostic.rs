@@ -149,7 +149,9 @@ pub fn render_human(diags: &[Diagnostic], sources: &[Arc<SourceFile>]) -> String
         if *n > SHOWN_PER_FILE {
             continue;
         }
-        let _ = writeln!(out, "{}:{}:{}: {}[{}]: {}", d.file, d.line, d.column, sev(d), d.code, d.message);
+        let style = if d.is_error() { "1;31" } else { "1;33" };
+        let kind = crate::output::paint(&format!("{}[{}]", sev(d), d.code), style);
+        let _ = writeln!(out, "{}:{}:{}: {kind}: {}", d.file, d.line, d.column, d.message);
         if let Some(src) = sources.iter().find(|s| s.name == d.file && d.line > 0 && d.offset <= s.text.len()) {
             snippet(&mut out, src, d, glyphs);
         }

@@ -16,6 +16,7 @@ fn inputs(v: &VarArgs) -> Inputs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    plan::output::set_color(cli.color);
     let filter = match cli.verbose {
         0 => "warn",
         1 => "info",

@@ -134,7 +134,13 @@ impl Reporter for Human {
         }
         let msg = message.map(|m| format!(": {m}")).unwrap_or_default();
         if !self.quiet || matches!(status, Status::Failed | Status::Interrupted) {
-            self.print(&format!("[{step}] {} in {}{msg}", status.as_str(), secs(duration)));
+            let style = match status {
+                Status::Succeeded => "32",
+                Status::Failed | Status::Interrupted | Status::Blocked => "1;31",
+                _ => "2",
+            };
+            let shown = crate::output::paint(status.as_str(), style);
+            self.print(&format!("[{step}] {shown} in {}{msg}", secs(duration)));
         }
         self.refresh();
     }

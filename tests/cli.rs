@@ -89,3 +89,22 @@ fn quiet_prints_only_failures_and_the_last_line() {
     // The output still reaches the log.
     assert!(d.plan(&["logs", "a", "--state-dir", "s"]).stdout == "hi\n");
 }
+
+#[test]
+fn colour_follows_the_flag_and_the_environment() {
+    let lint = |args: &[&str], env: &[(&str, &str)]| {
+        let all = [&["lint"][..], args, &["tests/fixtures/lint/unknown-dependency.yaml"][..]].concat();
+        plan_env(&root(), &all, env).stdout.lines().next().unwrap_or_default().to_owned()
+    };
+    let red = "\u{1b}[1;31merror[unknown-dependency]\u{1b}[0m";
+    assert!(lint(&["--color", "always"], &[]).contains(red));
+    // Not a terminal: no colour by default; CLICOLOR_FORCE forces it; NO_COLOR and --color never win over it.
+    assert!(!lint(&[], &[]).contains('\u{1b}'));
+    assert!(lint(&[], &[("CLICOLOR_FORCE", "1")]).contains(red));
+    assert!(!lint(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]).contains('\u{1b}'));
+    assert!(!lint(&[], &[("NO_COLOR", "1")]).contains('\u{1b}'));
+    let d = Dir::new();
+    d.file("p.yaml", "apiVersion: plan/v1\nname: p\nsteps:\n  - id: a\n    run: \"true\"\n");
+    let r = d.plan(&["run", "./p.yaml", "--color", "always", "--state-dir", "s"]);
+    assert!(r.stdout.contains("[a] \u{1b}[32msucceeded\u{1b}[0m in "), "{}", r.stdout);
+}

@@ -27,7 +27,13 @@ pub fn plan_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(bin());
     cmd.args(args).current_dir(dir).stdin(Stdio::null());
     for (k, _) in std::env::vars() {
-        if k == "PLAN_PATH" || k.starts_with("PLAN_VAR_") || k == "RUST_LOG" || k.starts_with("LC_") {
+        if k == "PLAN_PATH"
+            || k.starts_with("PLAN_VAR_")
+            || k == "RUST_LOG"
+            || k.starts_with("LC_")
+            || k == "NO_COLOR"
+            || k == "CLICOLOR_FORCE"
+        {
             cmd.env_remove(k);
         }
     }
