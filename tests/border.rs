@@ -133,3 +133,95 @@ fn lint_sarif_output_is_valid_sarif_2_1_0() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+/// yaml-language-server (npm) under the cargo target dir, installed on first use.
+fn yaml_language_server() -> PathBuf {
+    let dir = target_dir().join("node/yls");
+    let server = dir.join("node_modules/.bin/yaml-language-server");
+    if !server.exists() {
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let out = Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .arg("yaml-language-server@1")
+            .output()
+            .expect("npm");
+        assert!(out.status.success(), "npm install failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    server
+}
+
+/// What the server says about a file: completion at (line, col), hover at (line, col), diagnostics.
+fn ask_the_editor(
+    server: &std::path::Path,
+    file: &std::path::Path,
+    completion: (u32, u32),
+    hover: (u32, u32),
+) -> serde_json::Value {
+    let out = Command::new("python3")
+        .arg(root().join("tests/support/lsp_check.py"))
+        .arg(server)
+        .arg(file)
+        .args([completion.0, completion.1, hover.0, hover.1].map(|n| n.to_string()))
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    json(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The schema as editor help, driven through yaml-language-server over
+/// stdio as an editor would: completion inside a step of the shipped plan
+/// offers `timeout` with its description, hover on `run` says what it is,
+/// and on the border corpus's type errors the editor flags exactly the
+/// files lint refuses.
+#[test]
+#[ignore = "installs yaml-language-server from npm; CI runs it with --include-ignored"]
+fn the_schema_helps_in_an_editor() {
+    let server = yaml_language_server();
+    let schema = root().join("schemas/plan-v1.schema.json");
+    let modeline = format!("# yaml-language-server: $schema={}\n", schema.display());
+    let d = Dir::new();
+    let shipped = std::fs::read_to_string(root().join("plans/aspects/upgrade.yaml")).expect("shipped plan");
+    let body: String = shipped.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    let text = format!("{modeline}{body}    \n");
+    let file = d.file("upgrade.yaml", &text);
+    let lines: Vec<&str> = text.lines().collect();
+    let last = lines.len() as u32 - 1;
+    let run_line = lines.iter().position(|l| l.trim_start().starts_with("run: ")).expect("a run step") as u32;
+    let answer = ask_the_editor(&server, &file, (last, 4), (run_line, 5));
+    let timeout = answer["completion"]
+        .as_array()
+        .expect("completion items")
+        .iter()
+        .find(|i| i["label"] == "timeout")
+        .unwrap_or_else(|| panic!("no `timeout` in completion: {answer}"));
+    assert!(timeout["documentation"].to_string().contains("process group is killed"), "{timeout}");
+    let hover = answer["hover"]["contents"]["value"].as_str().unwrap_or_default();
+    assert!(hover.contains("split by POSIX rules"), "hover on `run`: {answer}");
+    assert_eq!(answer["diagnostics"], serde_json::json!([]), "the shipped plan is clean in the editor too");
+
+    let typed: Vec<&str> = vec![
+        "valid-every-step-field",
+        "valid-fractional-duration",
+        "invalid-continue-on-error-yes",
+        "invalid-retries-quoted",
+        "invalid-retries-negative",
+        "invalid-timeout-number",
+        "invalid-timeout-no-unit",
+        "invalid-env-number",
+        "invalid-id-number",
+        "invalid-when-unquoted-false",
+        "invalid-required-yes",
+        "invalid-secret-quoted",
+        "invalid-timeout-null",
+    ];
+    for name in typed {
+        let text = std::fs::read_to_string(root().join(format!("tests/border/{name}.yaml"))).expect("border file");
+        let file = d.file(&format!("{name}.yaml"), &format!("{modeline}{text}"));
+        let answer = ask_the_editor(&server, &file, (0, 0), (0, 0));
+        let flagged = !answer["diagnostics"].as_array().expect("diagnostics").is_empty();
+        let lint_refuses = plan(&["lint", file.to_str().expect("utf-8")]).code != 0;
+        assert_eq!(flagged, lint_refuses, "{name}: editor says {}", answer["diagnostics"]);
+        assert_eq!(flagged, name.starts_with("invalid-"), "{name}");
+    }
+}
