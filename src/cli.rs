@@ -67,7 +67,7 @@ pub enum LintFormat {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Validate plan files or folders (default: the shipped plans).
+    /// Validate plan files or folders (default: the --plans-dir folders, else the shipped plans).
     Lint {
         /// Plan files or folders; `-` reads standard input (default: the --plans-dir folders, else the shipped plans).
         #[arg(value_name = "PATH")]
@@ -101,7 +101,7 @@ pub enum Command {
         #[command(flatten)]
         path: PathArgs,
     },
-    /// Print the graph of a plan with all its release plans.
+    /// Print the graph of a plan: every release plan, or with values the window that would run.
     Graph {
         /// A plan name on the plan path, or a plan file.
         plan: String,
