@@ -67,9 +67,8 @@ impl Journal {
         self.sync()
     }
 
-    /// Appends one event; the next [`Journal::sync`] makes it durable. The
-    /// scheduler syncs before any step starts and before it waits, so a step's
-    /// end is on disk before anything that follows it happens.
+    /// Appends one event; a later sync makes it durable (the scheduler's
+    /// syncer does, beside the steps: `scheduler/durability.rs`).
     pub fn append_unsynced(&mut self, e: &Event) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(e).map_err(std::io::Error::other)?;
         line.push(b'\n');
@@ -122,7 +121,7 @@ impl Journal {
     }
 
     /// A second handle on the journal file, to sync it while the first goes on
-    /// taking appends (group commit: one sync covers whatever came before it).
+    /// taking appends (the syncer: one sync covers whatever came before it).
     pub fn sync_handle(&self) -> std::io::Result<File> {
         self.file.try_clone()
     }
