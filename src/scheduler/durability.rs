@@ -35,6 +35,8 @@ pub(super) struct SyncState {
     /// Syncs made, for the trace at the end of a run.
     pub(super) syncs: u64,
     stop: bool,
+    /// The syncer waits for records (and must be woken).
+    idle: bool,
 }
 
 impl Durability {
@@ -62,7 +64,10 @@ impl Durability {
             && written > st.written
         {
             st.written = written;
-            self.wake.notify_one();
+            // A busy syncer looks at `written` again after its sync: only an idle one needs waking.
+            if st.idle {
+                self.wake.notify_one();
+            }
         }
     }
 
@@ -71,10 +76,12 @@ impl Durability {
             let upto = {
                 let Ok(mut st) = self.state.lock() else { return };
                 while st.written <= st.synced && !st.stop {
+                    st.idle = true;
                     st = match self.wake.wait(st) {
                         Ok(st) => st,
                         Err(_) => return,
                     };
+                    st.idle = false;
                 }
                 if st.written <= st.synced {
                     return; // stopped, and everything is on disk
