@@ -33,35 +33,41 @@ pub const HELPERS: &[&str] = &[
     "trim",
 ];
 
-/// Parses a version leniently: `22`, `22.0` and `v22.0.3` are all accepted.
-pub fn parse_version(v: &str) -> Option<semver::Version> {
-    let v = v.trim().trim_start_matches('v');
-    if let Ok(ver) = semver::Version::parse(v) {
-        return Some(ver);
-    }
-    let core: Vec<&str> = v.split('.').collect();
-    if core.is_empty() || core.len() > 3 || core.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return None;
-    }
-    let n = |i: usize| core.get(i).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0);
-    Some(semver::Version::new(n(0), n(1), n(2)))
+/// Parses a version as pip reads versions (PEP 440): `3.0.3`, `22`,
+/// `3.0.0rc1` (before 3.0.0), `2.5.0.post1` (after 2.5.0), `v22.0`.
+pub fn parse_version(v: &str) -> Option<pep440_rs::Version> {
+    v.trim().parse().ok()
+}
+
+fn not_a_version(helper: &str, v: &str) -> RenderError {
+    RenderErrorReason::Other(format!(
+        "{helper}: `{v}` is not a version as pip reads versions (e.g. 3.0.3, 3.0.0rc1, 2.5.0.post1)"
+    ))
+    .into()
 }
 
 // A JSON boolean, so `{{#if (semver_satisfies v ">=2")}}` takes the right
 // branch (a string "false" is truthy in handlebars); as text it is `true`/`false`.
+// Versions and requirements are pip's (PEP 440): `>=21, <22`, `~=2.5`, `==3.*`.
 handlebars_helper!(semver_satisfies: |version: Json, req: str| {
-    let req = semver::VersionReq::parse(req)
-        .map_err(|e| RenderErrorReason::Other(format!("semver_satisfies: invalid requirement `{req}`: {e}")))?;
-    // An empty or unparsable version (e.g. nothing installed) satisfies nothing.
-    parse_version(&version.render()).is_some_and(|v| req.matches(&v))
+    let spec: pep440_rs::VersionSpecifiers = req.parse().map_err(|e| {
+        RenderErrorReason::Other(format!("semver_satisfies: invalid requirement `{req}` ({e}); write it as pip does, e.g. `>=2, <3`"))
+    })?;
+    let text = version.render();
+    // An empty version (nothing installed) satisfies nothing.
+    if text.trim().is_empty() {
+        false
+    } else {
+        let v = parse_version(&text).ok_or_else(|| not_a_version("semver_satisfies", &text))?;
+        spec.contains(&v)
+    }
 });
 
 handlebars_helper!(semver_major: |version: str| {
     // A number, so `gt`/`lt`/`eq` compare majors numerically.
     match parse_version(version) {
-        Some(v) => Value::from(v.major),
-        None => return Err(RenderErrorReason::Other(format!("semver_major: `{version}` is not a version")).into()),
+        Some(v) => Value::from(v.release().first().copied().unwrap_or(0)),
+        None => return Err(not_a_version("semver_major", version)),
     }
 });
 
