@@ -85,9 +85,7 @@ pub fn show(p: &Prepared) -> String {
             let _ = writeln!(out, "       {}", d.value.trim());
         }
         // From the graph: `before:` entries of other steps count too.
-        let mut need_ids: Vec<usize> = c.graph.needs(i).collect();
-        need_ids.sort();
-        let needs: Vec<&str> = need_ids.iter().map(|&n| c.steps[n].decl.id.value.as_str()).collect();
+        let needs = need_ids(c, i);
         if !needs.is_empty() {
             let _ = writeln!(out, "       needs: {}", needs.join(", "));
         }
@@ -142,6 +140,18 @@ pub enum GraphFormat {
     Json,
 }
 
+/// The steps a step waits for (its `needs` and other steps' `before`), in declaration order.
+fn needs_of(c: &Compiled, i: usize) -> Vec<usize> {
+    let mut needs: Vec<usize> = c.graph.needs(i).collect();
+    needs.sort();
+    needs
+}
+
+/// [`needs_of`], by id.
+fn need_ids(c: &Compiled, i: usize) -> Vec<&str> {
+    needs_of(c, i).into_iter().map(|n| c.steps[n].decl.id.value.as_str()).collect()
+}
+
 /// How a step is drawn: its kind, and whether the window skips it.
 #[derive(Clone, Copy, PartialEq)]
 enum Shape {
@@ -184,11 +194,7 @@ pub fn graph(c: &Compiled, rendered: Option<&[Rendered]>, format: GraphFormat) -
             format!("{} ({})", s.decl.id.value, c.files[s.file].plan.release.as_ref().map_or("", |r| r.value.as_str()))
         }
     };
-    let edges = |i: usize| {
-        let mut needs: Vec<usize> = c.graph.needs(i).collect();
-        needs.sort();
-        needs
-    };
+    let edges = |i: usize| needs_of(c, i);
     match format {
         GraphFormat::Dot => {
             let _ = writeln!(out, "digraph {:?} {{\n  rankdir=LR;", c.base().name.value);
@@ -224,7 +230,7 @@ pub fn graph(c: &Compiled, rendered: Option<&[Rendered]>, format: GraphFormat) -
                         Shape::Remove => "remove",
                         Shape::Skipped => "skipped",
                     };
-                    let needs: Vec<&str> = edges(i).iter().map(|&n| c.steps[n].decl.id.value.as_str()).collect();
+                    let needs = need_ids(c, i);
                     let from = (s.file != 0).then(|| c.files[s.file].plan.name.value.clone());
                     serde_json::json!({"id": s.decl.id.value, "kind": kind, "from": from, "needs": needs})
                 })
@@ -310,9 +316,7 @@ pub fn show_json(p: &Prepared) -> serde_json::Value {
         .iter()
         .map(|&i| {
             let s = &c.steps[i];
-            let mut needs: Vec<usize> = c.graph.needs(i).collect();
-            needs.sort();
-            let needs: Vec<&str> = needs.iter().map(|&n| c.steps[n].decl.id.value.as_str()).collect();
+            let needs = need_ids(c, i);
             let from = (s.file != 0).then(|| c.files[s.file].plan.name.value.clone());
             let mut step = json!({"id": s.decl.id.value, "from": from, "needs": needs,
                 "description": s.decl.description.as_ref().map(|d| d.value.trim().to_owned())});
