@@ -112,6 +112,8 @@ impl BindError {
 #[derive(Debug, Clone, Default)]
 pub struct Values {
     pub values: IndexMap<String, Bound>,
+    /// The `data:` tables of the files bound, as templates read them (`data.NAME`).
+    pub data: serde_json::Map<String, Value>,
 }
 
 impl Values {
@@ -168,6 +170,7 @@ impl Values {
         m.insert("env".into(), Value::Object(env));
         m.insert("plan".into(), json!({"name": plan_name, "release": release.unwrap_or("")}));
         m.insert("run".into(), json!({"id": run_id}));
+        m.insert("data".into(), Value::Object(self.data.clone()));
         Value::Object(m)
     }
 }
@@ -244,6 +247,11 @@ pub fn bind(
         return Err(BindError::Unknown { name: name.clone(), origin: origin.clone(), help });
     }
     let mut values = Values::default();
+    for f in c.files {
+        for (name, table) in &f.plan.data {
+            values.data.entry(name.value.clone()).or_insert_with(|| table.value.to_json());
+        }
+    }
     for (name, v) in c.vars {
         let d = &v.decl;
         // Bound already (the base's vars, bound before the window): the same value, never asked twice.

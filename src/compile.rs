@@ -13,12 +13,12 @@ use indexmap::IndexMap;
 use crate::diagnostic::{Diagnostic, SourceFile, did_you_mean};
 use crate::graph::{self, Graph, Node};
 use crate::load::LoadedPlan;
-use crate::model::{FactDecl, Name, PlanFile, Pos, RunAction, Sp, StepDecl, VarDecl};
+use crate::model::{DataValue, FactDecl, Name, PlanFile, Pos, RunAction, Sp, StepDecl, VarDecl};
 use crate::template;
 
 pub const API_VERSION: &str = "plan/v1";
 /// Names every template can see besides vars, facts and captures.
-pub const BUILTIN_NAMES: &[&str] = &["env", "plan", "run"];
+pub const BUILTIN_NAMES: &[&str] = &["env", "plan", "run", "data"];
 
 #[derive(Debug, Clone)]
 pub struct CStep {
@@ -31,6 +31,13 @@ pub struct CVar {
     pub file: usize,
     pub name: Name,
     pub decl: VarDecl,
+}
+
+#[derive(Debug, Clone)]
+pub struct CData {
+    pub file: usize,
+    pub name: Name,
+    pub value: Sp<DataValue>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +56,8 @@ pub struct Compiled {
     pub steps: Vec<CStep>,
     pub vars: IndexMap<String, CVar>,
     pub facts: IndexMap<String, CFact>,
+    /// The `data:` tables of every file, by name.
+    pub data: IndexMap<String, CData>,
     pub graph: Graph,
     pub warnings: Vec<Diagnostic>,
 }
@@ -336,6 +345,7 @@ pub fn check_orphan(p: &LoadedPlan) -> Vec<Diagnostic> {
 struct Foreign {
     steps: HashMap<String, String>,
     names: HashMap<String, String>,
+    data: HashMap<String, String>,
 }
 
 impl Foreign {
@@ -351,6 +361,9 @@ impl Foreign {
             }
             for n in p.plan.vars.keys().chain(p.plan.facts.keys()) {
                 f.names.entry(n.value.clone()).or_insert_with(|| plan.clone());
+            }
+            for n in p.plan.data.keys() {
+                f.data.entry(n.value.clone()).or_insert_with(|| plan.clone());
             }
         }
         f
@@ -385,6 +398,7 @@ fn link(files: Vec<LoadedPlan>, foreign: &Foreign, diags: &mut Vec<Diagnostic>) 
         steps: Vec::new(),
         vars: IndexMap::new(),
         facts: IndexMap::new(),
+        data: IndexMap::new(),
         graph: Graph::default(),
         warnings: Vec::new(),
     };
@@ -485,6 +499,9 @@ fn check_file(f: &LoadedPlan, is_base: bool, diags: &mut Vec<Diagnostic>) {
     for (name, v) in &p.vars {
         check_name(src, name, "variable", diags);
         check_var(src, name, v, diags);
+    }
+    for name in p.data.keys() {
+        check_name(src, name, "data table", diags);
     }
     for (name, fact) in &p.facts {
         check_name(src, name, "fact", diags);
@@ -719,6 +736,25 @@ fn merge(c: &mut Compiled, diags: &mut Vec<Diagnostic>) {
                 c.facts.insert(name.value.clone(), CFact { file: fi, name: name.clone(), decl: f.clone() });
             }
         }
+        for (name, value) in &plan.data {
+            if let Some(first) = c.data.get(&name.value) {
+                let other = c.source(first.file);
+                diags.push(
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        c.source(fi),
+                        name.pos,
+                        format!("data table `{}` is already declared", name.value),
+                    )
+                    .with_help(format!(
+                        "first declared at {}:{}:{}; give this table another name",
+                        other.name, first.name.pos.line, first.name.pos.column
+                    )),
+                );
+            } else {
+                c.data.insert(name.value.clone(), CData { file: fi, name: name.clone(), value: value.clone() });
+            }
+        }
         for s in &plan.steps {
             if let Some(cap) = &s.capture {
                 clash(c, fi, cap, diags);
@@ -730,6 +766,7 @@ fn merge(c: &mut Compiled, diags: &mut Vec<Diagnostic>) {
 
 fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>) {
     let mut used: HashSet<String> = HashSet::new();
+    let mut version_tables: HashSet<String> = HashSet::new();
     let global: Vec<&str> =
         c.vars.keys().chain(c.facts.keys()).map(String::as_str).chain(BUILTIN_NAMES.iter().copied()).collect();
     let captures: HashMap<&str, usize> = c
@@ -754,7 +791,16 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
                 .with_help("templates are handlebars: `{{name}}`, `{{#if x}}...{{/if}}`, `{{eq a b}}`"),
             ),
             Ok(names) => {
+                version_tables.extend(template::version_tables(&t.text));
                 for u in names {
+                    if u.name == "data" || u.name.starts_with("data.") {
+                        let pos = mustache_pos(src, t.pos, t.mustache_base + u.mustache);
+                        if let Some(d) = check_data_use(c, foreign, src, pos, &u.name) {
+                            diags.push(d);
+                        }
+                        used.insert(u.name.clone());
+                        continue;
+                    }
                     if u.helper {
                         let pos = mustache_pos(src, t.pos, t.mustache_base + u.mustache);
                         let help = did_you_mean(&u.name, template::HELPERS.iter().copied())
@@ -887,6 +933,22 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
             }
         }
     }
+    for d in c.data.values() {
+        if version_tables.contains(&d.name.value) {
+            check_version_table(c.source(d.file), d, diags);
+        }
+        if !used.contains(&format!("data.{}", d.name.value)) {
+            diags.push(
+                Diagnostic::warning(
+                    Code::UnusedVariable,
+                    c.source(d.file),
+                    d.name.pos,
+                    format!("data table `{}` is never used", d.name.value),
+                )
+                .with_help(format!("read it as `data.{}` in a template, or remove it", d.name.value)),
+            );
+        }
+    }
     for v in c.vars.values() {
         if !used.contains(&v.name.value) {
             diags.push(
@@ -897,6 +959,63 @@ fn check_templates(c: &Compiled, foreign: &Foreign, diags: &mut Vec<Diagnostic>)
                     format!("variable `{}` is never used", v.name.value),
                 )
                 .with_help("use it in a template, or remove it"),
+            );
+        }
+    }
+}
+
+/// A template's `data` or `data.TABLE`: the table must be declared in scope.
+fn check_data_use(c: &Compiled, foreign: &Foreign, src: &SourceFile, pos: Pos, name: &str) -> Option<Diagnostic> {
+    let Some(table) = name.strip_prefix("data.") else {
+        return Some(
+            Diagnostic::error(Code::UndefinedVariable, src, pos, "`data` alone is not a value")
+                .with_help("read one table of `data:` as `data.NAME`, e.g. `(lookup data.NAME key)`"),
+        );
+    };
+    if c.data.contains_key(table) {
+        return None;
+    }
+    if let Some(owner) = foreign.data.get(table) {
+        let fi = c.files.iter().position(|f| f.source.name == src.name).unwrap_or(0);
+        return Some(out_of_scope(c, fi, pos, "data table", table, owner));
+    }
+    let help = did_you_mean(table, c.data.keys().map(String::as_str))
+        .unwrap_or_else(|| format!("declare it under `data:` as `{table}:`"));
+    Some(
+        Diagnostic::error(Code::UndefinedVariable, src, pos, format!("undefined data table `{table}`")).with_help(help),
+    )
+}
+
+/// A table read with `version_lookup`: a map whose keys are version
+/// requirements pip reads (`>=2.0.0, <3.0.0`).
+fn check_version_table(src: &SourceFile, d: &CData, diags: &mut Vec<Diagnostic>) {
+    let DataValue::Map(rows) = &d.value.value else {
+        diags.push(
+            Diagnostic::error(
+                Code::InvalidValue,
+                src,
+                d.value.pos,
+                format!("data table `{}` is read with `version_lookup` but is not a map", d.name.value),
+            )
+            .with_help("write it as a map from version requirements to values: `\">=2.0.0, <3.0.0\": ...`"),
+        );
+        return;
+    };
+    for key in rows.keys() {
+        if let Err(e) = key.value.parse::<pep440_rs::VersionSpecifiers>() {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    src,
+                    key.pos,
+                    format!(
+                        "data table `{}`: key `{}` is not a version requirement ({})",
+                        d.name.value,
+                        key.value,
+                        e.to_string().lines().next().unwrap_or("")
+                    ),
+                )
+                .with_help("`version_lookup` reads keys as pip reads requirements, e.g. `>=2.0.0, <3.0.0`"),
             );
         }
     }

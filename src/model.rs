@@ -185,6 +185,10 @@ pub struct PlanFile {
     /// Read-only probes, run before the graph is built.
     #[serde(default)]
     pub facts: IndexMap<Name, FactDecl>,
+    /// Named tables (text, lists and maps) that templates read as `data.NAME`,
+    /// with `lookup` and `version_lookup`: a compatibility matrix, release names.
+    #[serde(default)]
+    pub data: IndexMap<Name, Sp<DataValue>>,
     // Shared, so merging plans and compiling twice copies no step.
     /// The steps: each has an `id` and exactly one action (`run`, `shell`, `assert`, `confirm`, `remove`).
     #[serde(default)]
@@ -435,6 +439,79 @@ impl JsonSchema for RemoveAction {
                     "required": ["path"],
                     "additionalProperties": false
                 }
+            ]
+        })
+    }
+}
+
+/// A value of a plan's `data:` section: text, a list, or a map of text keys,
+/// nested as deep as the YAML budget allows. Never a number, boolean or null:
+/// a table is read by templates, where `14` and `"14"` must not differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataValue {
+    Text(String),
+    List(Vec<DataValue>),
+    /// Keys keep their place in the file, for diagnostics.
+    Map(IndexMap<Name, DataValue>),
+}
+
+impl DataValue {
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            DataValue::Text(s) => serde_json::Value::String(s.clone()),
+            DataValue::List(l) => serde_json::Value::Array(l.iter().map(DataValue::to_json).collect()),
+            DataValue::Map(m) => {
+                serde_json::Value::Object(m.iter().map(|(k, v)| (k.value.clone(), v.to_json())).collect())
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DataValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DataValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("text, a list or a map (a number or `true` is written quoted: \"14\")")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DataValue, E> {
+                Ok(DataValue::Text(v.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DataValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(v) = seq.next_element::<DataValue>()? {
+                    items.push(v);
+                }
+                Ok(DataValue::List(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DataValue, A::Error> {
+                let mut m = IndexMap::new();
+                while let Some(k) = map.next_key::<Name>()? {
+                    let v = map.next_value::<DataValue>()?;
+                    let text = k.value.clone();
+                    if m.insert(k, v).is_some() {
+                        return Err(de::Error::custom(format!("duplicate key `{text}`")));
+                    }
+                }
+                Ok(DataValue::Map(m))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for DataValue {
+    fn schema_name() -> Cow<'static, str> {
+        "DataValue".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Text, a list, or a map with text keys; numbers, booleans and null are written quoted.",
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"$ref": "#/$defs/DataValue"}},
+                {"type": "object", "additionalProperties": {"$ref": "#/$defs/DataValue"}}
             ]
         })
     }

@@ -109,8 +109,10 @@ pub struct RenderError {
     pub message: String,
 }
 
+// Lint proved the template's syntax; what fails now is a value (a helper's
+// argument, a key not in a table, an `env.X` not set).
 fn at<T, E: std::fmt::Display>(field: &'static str, pos: Pos, r: Result<T, E>) -> Result<T, RenderError> {
-    r.map_err(|e| RenderError { field, pos, code: Code::TemplateSyntax, message: e.to_string() })
+    r.map_err(|e| RenderError { field, pos, code: Code::InvalidValue, message: e.to_string() })
 }
 
 fn boolean(field: &'static str, t: &Sp<String>, ctx: &Value, r: &Renderer) -> Result<bool, RenderError> {

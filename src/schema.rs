@@ -43,6 +43,7 @@ fn tighten(schema: &mut Value) {
         set(props, "release", json!({"pattern": VERSION_PATTERN}));
         set(props, "vars", json!({"propertyNames": names}));
         set(props, "facts", json!({"propertyNames": names}));
+        set(props, "data", json!({"propertyNames": names}));
     }
     // A release plan (`extends`) needs `release` and has no `releases` window.
     root.insert("dependentRequired".into(), json!({"extends": ["release"]}));

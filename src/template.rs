@@ -29,6 +29,7 @@ pub const HELPERS: &[&str] = &[
     "len",
     "semver_satisfies",
     "semver_major",
+    "version_lookup",
     "default",
     "trim",
 ];
@@ -77,6 +78,112 @@ handlebars_helper!(default_helper: |v: Value, fallback: Value| {
 });
 handlebars_helper!(trim_helper: |v: str| v.trim().to_owned());
 
+/// What a `lookup`/`version_lookup` argument is called in an error: its path
+/// in the template (`data.openedx`), or its value.
+fn named(p: &handlebars::PathAndJson) -> String {
+    match (p.relative_path(), p.value()) {
+        (Some(path), _) => format!("`{path}`"),
+        (None, Value::Object(_) | Value::Array(_)) => "the table".to_owned(),
+        (None, v) => format!("`{}`", v.render()),
+    }
+}
+
+fn helper_error(message: String) -> RenderError {
+    RenderErrorReason::Other(message).into()
+}
+
+/// `lookup TABLE KEY [default=VALUE]`: the value under KEY in a map (a
+/// number key is read as text: `(lookup data.openedx (semver_major v))`) or
+/// at index KEY of a list. A key that is not there is an error naming the
+/// keys there are, unless `default=` is given.
+struct Lookup;
+
+impl handlebars::HelperDef for Lookup {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &handlebars::Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc handlebars::Context,
+        _: &mut handlebars::RenderContext<'reg, 'rc>,
+    ) -> Result<handlebars::ScopedJson<'rc>, RenderError> {
+        let (Some(table), Some(key)) = (h.param(0), h.param(1)) else {
+            return Err(helper_error("lookup needs a table and a key: `(lookup data.NAME key)`".into()));
+        };
+        let key_text = key.value().render();
+        let found = match table.value() {
+            Value::Object(m) => m.get(&key_text),
+            Value::Array(v) => key_text.parse::<usize>().ok().and_then(|i| v.get(i)),
+            _ => return Err(helper_error(format!("lookup: {} is not a table (a map or a list)", named(table)))),
+        };
+        match (found, h.hash_get("default")) {
+            (Some(v), _) => Ok(handlebars::ScopedJson::Derived(v.clone())),
+            (None, Some(d)) => Ok(handlebars::ScopedJson::Derived(d.value().clone())),
+            (None, None) => {
+                let keys = match table.value() {
+                    Value::Object(m) => m.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+                    Value::Array(v) => format!("indexes 0 to {}", v.len().saturating_sub(1)),
+                    _ => String::new(),
+                };
+                Err(helper_error(format!(
+                    "lookup: {} has no `{key_text}` (it has {keys}); add it, or give `default=`",
+                    named(table)
+                )))
+            }
+        }
+    }
+}
+
+/// `version_lookup TABLE VERSION [default=VALUE]`: the value of the one key
+/// of TABLE (a map whose keys are requirements as pip reads them, `>=2.0,
+/// <3`) that VERSION satisfies. No key, or more than one, is an error
+/// naming them (overlapping rows are a mistake in the table), unless
+/// `default=` is given for the first case.
+struct VersionLookup;
+
+impl handlebars::HelperDef for VersionLookup {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &handlebars::Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc handlebars::Context,
+        _: &mut handlebars::RenderContext<'reg, 'rc>,
+    ) -> Result<handlebars::ScopedJson<'rc>, RenderError> {
+        let (Some(table), Some(version)) = (h.param(0), h.param(1)) else {
+            return Err(helper_error(
+                "version_lookup needs a table and a version: `(version_lookup data.NAME version)`".into(),
+            ));
+        };
+        let Value::Object(rows) = table.value() else {
+            return Err(helper_error(format!("version_lookup: {} is not a map", named(table))));
+        };
+        let text = version.value().render();
+        let v = parse_version(&text).ok_or_else(|| not_a_version("version_lookup", &text))?;
+        let mut matches = Vec::new();
+        for (key, value) in rows {
+            let spec: pep440_rs::VersionSpecifiers = key.parse().map_err(|e| {
+                helper_error(format!("version_lookup: key `{key}` of {} is not a requirement ({e})", named(table)))
+            })?;
+            if spec.contains(&v) {
+                matches.push((key, value));
+            }
+        }
+        match (matches.as_slice(), h.hash_get("default")) {
+            ([(_, value)], _) => Ok(handlebars::ScopedJson::Derived((*value).clone())),
+            ([], Some(d)) => Ok(handlebars::ScopedJson::Derived(d.value().clone())),
+            ([], None) => Err(helper_error(format!(
+                "version_lookup: `{text}` matches no key of {} ({}); add a row, or give `default=`",
+                named(table),
+                rows.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            ))),
+            (several, _) => Err(helper_error(format!(
+                "version_lookup: `{text}` matches several keys of {} ({}); make the rows not overlap",
+                named(table),
+                several.iter().map(|(k, _)| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+}
+
 /// How rendered values are inserted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Escape {
@@ -107,6 +214,8 @@ impl Renderer {
             h.register_helper("semver_major", Box::new(semver_major));
             h.register_helper("default", Box::new(default_helper));
             h.register_helper("trim", Box::new(trim_helper));
+            h.register_helper("lookup", Box::new(Lookup));
+            h.register_helper("version_lookup", Box::new(VersionLookup));
             h
         };
         Renderer { plain: mk(handlebars::no_escape), shell: mk(shell_quote) }
@@ -401,7 +510,11 @@ pub fn analyze(text: &str) -> Result<Vec<NameUse>, SyntaxError> {
                     if let handlebars::Path::Relative((segs, _)) = path
                         && let Some(handlebars::PathSeg::Named(n)) = segs.first()
                     {
-                        names.insert(n.clone());
+                        // `data.TABLE`: which table is read is checked too.
+                        match segs.get(1) {
+                            Some(handlebars::PathSeg::Named(t)) if n == "data" => names.insert(format!("data.{t}")),
+                            _ => names.insert(n.clone()),
+                        };
                     }
                 }
                 Parameter::Subexpression(sub) => match sub.element.as_ref() {
@@ -478,6 +591,7 @@ fn simple_names(text: &str) -> Option<Vec<NameUse>> {
             || crate::template::HELPERS.contains(&first)
             || first == "this"
             || first == "else"
+            || first == "data"
         {
             return None;
         }
@@ -493,6 +607,22 @@ fn simple_names(text: &str) -> Option<Vec<NameUse>> {
     }
     names.sort();
     Some(names)
+}
+
+/// The `data` tables a template reads with `version_lookup` (`version_lookup
+/// data.NAME ...`), whose keys lint checks as version requirements.
+pub fn version_tables(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("version_lookup") {
+        rest = &rest[i + "version_lookup".len()..];
+        let args = rest.trim_start();
+        if let Some(name) = args.strip_prefix("data.") {
+            let end = name.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(name.len());
+            out.push(name[..end].to_owned());
+        }
+    }
+    out
 }
 
 fn first_mustache_with(text: &str, offsets: &[usize], name: &str) -> usize {

@@ -25,6 +25,7 @@ const LINT_ONLY_RULES: &[&str] = &[
     "run line splitting",
     "shell quoting",
     "template syntax",
+    "version requirement keys",
 ];
 
 struct Case {
