@@ -15,8 +15,15 @@ fn release_plans_between_installed_and_target_are_included_in_order() {
     let cases: &[(&str, &str, &str, &[&str])] = &[
         ("2.4.0", "2.5.0", "20.0.5", &["aspects-2-5-0"]),
         ("2.5.1", "2.5.3", "20.0.5", &[]),
-        ("1.3.0", "3.0.3", "21.0.9", &["aspects-2-0-0", "aspects-2-5-0", "aspects-3-0-0"]),
+        ("1.3.0", "3.0.3", "21.0.9", &["aspects-2-0-0", "aspects-2-5-0"]),
         ("3.0.3", "4.0.0", "22.0.3", &["aspects-4-0-0"]),
+        ("4.0.0", "6.1.0", "22.0.2", &["aspects-5-0-0", "aspects-5-1-0", "aspects-6-0-0"]),
+        (
+            "",
+            "6.1.0",
+            "22.0.2",
+            &["aspects-2-0-0", "aspects-2-5-0", "aspects-4-0-0", "aspects-5-0-0", "aspects-5-1-0", "aspects-6-0-0"],
+        ),
     ];
     for (from, to, tutor, want) in cases {
         let r = show(&[
@@ -26,6 +33,9 @@ fn release_plans_between_installed_and_target_are_included_in_order() {
             &format!("target={to}"),
             "--var",
             &format!("tutor_version={tutor}"),
+            // Asked only when the window crosses 5.0.0 from an installed release.
+            "--var",
+            "xapi_pipeline=ralph",
         ]);
         assert_eq!(r.code, 0, "{}", r.stderr);
         assert_eq!(included_plans(&r.stdout), *want, "{from} -> {to}:\n{}", r.stdout);
@@ -47,10 +57,9 @@ fn the_2_5_full_refresh_runs_after_init_and_release_checks_before_install() {
         .collect();
     let at = |id: &str| order.iter().position(|s| *s == id).unwrap_or_else(|| panic!("{id} missing from {order:?}"));
     assert!(
-        at("check-redwood") < at("install")
-            && at("check-ulmo") < at("install")
-            && at("confirm-2-0-rehearsed") < at("install")
+        at("check-compatibility") < at("confirm-2-0-rehearsed") && at("confirm-2-0-rehearsed") < at("confirm-backup")
     );
+    assert!(at("ask-pip") < at("confirm-backup") && at("confirm-backup") < at("install"));
     assert!(at("init") < at("dbt-full-refresh-2-5") && at("dbt-full-refresh-2-5") < at("remove-deprecated-models"));
     assert!(r.stdout.contains("run: tutor local do dbt --only_changed False -c 'run --full-refresh --select dim_problem_responses+ fact_video_segments+"), "{}", r.stdout);
 }
@@ -58,21 +67,33 @@ fn the_2_5_full_refresh_runs_after_init_and_release_checks_before_install() {
 #[test]
 fn compatibility_messages_name_the_open_edx_release() {
     let cases = [
-        (
-            "4.0.0",
-            "21.0.9",
-            "Aspects 4.x needs Open edX Verawood or later (Tutor 22+); this machine runs Tutor 21.0.9 (Ulmo)",
-        ),
-        ("3.0.3", "20.0.5", "Aspects 3.x needs Open edX Ulmo (Tutor 21); this machine runs Tutor 20.0.5 (Teak)"),
+        ("4.0.0", "21.0.9", "Aspects 4.0.0 needs Open edX Verawood (Tutor 22); this machine runs Tutor 21.0.9 (Ulmo)"),
+        ("3.0.3", "20.0.5", "Aspects 3.0.3 needs Open edX Ulmo (Tutor 21); this machine runs Tutor 20.0.5 (Teak)"),
         (
             "2.5.0",
             "17.0.6",
-            "Aspects 2.x needs Open edX Redwood to Teak (Tutor 18 to 20); this machine runs Tutor 17.0.6 (Quince)",
+            "Aspects 2.5.0 needs Open edX Redwood to Teak (Tutor 18 to 20); this machine runs Tutor 17.0.6 (Quince)",
+        ),
+        // The releases that required tutor-mfe>=19 need Sumac.
+        (
+            "2.3.1",
+            "18.2.2",
+            "Aspects 2.3.1 needs Open edX Sumac to Teak (Tutor 19 to 20); this machine runs Tutor 18.2.2 (Redwood)",
         ),
         (
             "1.3.0",
             "21.0.9",
-            "Aspects 1.x needs Open edX Nutmeg to Redwood (Tutor 14 to 18); this machine runs Tutor 21.0.9 (Ulmo)",
+            "Aspects 1.3.0 needs Open edX Olive to Redwood (Tutor 15 to 18); this machine runs Tutor 21.0.9 (Ulmo)",
+        ),
+        (
+            "6.1.0",
+            "23.0.0",
+            "Aspects 6.1.0 needs Open edX Verawood (Tutor 22; assumed, Aspects documents none for 5.x and 6.x); this machine runs Tutor 23.0.0 (a release this plan does not know)",
+        ),
+        (
+            "7.0.0",
+            "22.0.2",
+            "Aspects 7.0.0 needs a release this plan does not know yet (it knows Aspects up to 6.x; use a newer plan); this machine runs Tutor 22.0.2 (Verawood)",
         ),
     ];
     for (target, tutor, msg) in cases {
@@ -91,7 +112,20 @@ fn compatibility_messages_name_the_open_edx_release() {
         assert!(last.starts_with(&format!("would stop at check-compatibility: {msg}")), "{}", r.stdout);
     }
     let ok = show(&["--var", "installed=3.0.0", "--var", "target=3.0.3", "--var", "tutor_version=21.0.9"]);
-    assert!(ok.stdout.contains("1. check-compatibility [assert]\n       The target's major version must match this machine's Tutor (Open edX release)\n       assert: true"), "{}", ok.stdout);
+    assert!(ok.stdout.contains("1. check-compatibility [assert]\n       The target must run on this machine's Tutor (Open edX release), per data.compatibility\n       assert: true"), "{}", ok.stdout);
+    for (target, tutor) in
+        [("2.4.0", "18.2.2"), ("2.5.3", "20.0.5"), ("1.3.0", "18.2.2"), ("6.1.0", "22.0.2"), ("4.0.0", "22.0.3")]
+    {
+        let r = show(&[
+            "--var",
+            "installed=",
+            "--var",
+            &format!("target={target}"),
+            "--var",
+            &format!("tutor_version={tutor}"),
+        ]);
+        assert!(r.stdout.contains("check-compatibility [assert]\n       The target must run on this machine's Tutor (Open edX release), per data.compatibility\n       assert: true"), "{target} on {tutor}: {}", r.stdout);
+    }
 }
 
 #[test]
@@ -112,7 +146,7 @@ fn a_dry_run_that_would_stop_at_the_compatibility_check_exits_1() {
         "tutor_version=21.0.9",
     ]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("\nwould stop at check-compatibility: Aspects 4.x needs Open edX Verawood or later (Tutor 22+); this machine runs Tutor 21.0.9 (Ulmo)"), "{}", r.stdout);
+    assert!(r.stdout.contains("\nwould stop at check-compatibility: Aspects 4.0.0 needs Open edX Verawood (Tutor 22); this machine runs Tutor 21.0.9 (Ulmo)"), "{}", r.stdout);
     assert!(r.stdout.ends_with("dry run: nothing was run; the run would fail there\n"), "{}", r.stdout);
 }
 
@@ -182,7 +216,7 @@ fn local_with_backup_dir_renders_the_cold_copy_confined_and_pinned_install() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("run: pip install --upgrade tutor-contrib-aspects==3.0.3"));
+    assert!(r.stdout.contains("run: pip install tutor==21.0.9 tutor-contrib-aspects==3.0.3"), "{}", r.stdout);
     assert!(r.stdout.contains(
         "remove: /srv/tutor/env/plugins/aspects/build/aspects-superset/openedx-assets/assets (within /srv/tutor)"
     ));
@@ -205,17 +239,17 @@ fn a_release_that_needs_a_replay_ships_a_release_plan() {
         "--plans-dir",
         &dir,
         "--var",
-        "installed=8.1.0",
+        "installed=6.1.0",
         "--var",
-        "target=9.0.0",
+        "target=6.2.0",
         "--var",
-        "tutor_version=25.0.0",
+        "tutor_version=22.0.2",
         "--var",
         "tutor_root=/srv/tutor",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(included_plans(&r.stdout), vec!["aspects-9-0-0"]);
-    assert!(r.stdout.contains("replay-tracking-logs-9-0 [run] (from aspects-9-0-0)\n       Replay tracking logs through the new transforms, deduplicating afterwards\n       needs: init"), "{}", r.stdout);
+    assert_eq!(included_plans(&r.stdout), vec!["aspects-6-2-0"]);
+    assert!(r.stdout.contains("replay-tracking-logs-6-2 [run] (from aspects-6-2-0)\n       Replay tracking logs through the new transforms, deduplicating afterwards\n       needs: init"), "{}", r.stdout);
     assert!(
         r.stdout.contains("--source_config *** --destination_provider LRS --transformer_type xapi --deduplicate"),
         "{}",
@@ -232,8 +266,10 @@ fn list_shows_the_shipped_plans_with_their_releases() {
         ("aspects-upgrade", "-"),
         ("aspects-2-0-0", "2.0.0"),
         ("aspects-2-5-0", "2.5.0"),
-        ("aspects-3-0-0", "3.0.0"),
         ("aspects-4-0-0", "4.0.0"),
+        ("aspects-5-0-0", "5.0.0"),
+        ("aspects-5-1-0", "5.1.0"),
+        ("aspects-6-0-0", "6.0.0"),
         ("aspects-replay-tracking-logs", "-"),
     ] {
         assert!(
@@ -270,4 +306,200 @@ fn readme_main_command_works_without_tutor() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("dry run: nothing was run"));
+}
+
+/// `show` of 4.0.0 -> `target` on Tutor 22.0.2 with these extra values.
+fn show_from_4(target: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["--var", "installed=4.0.0", "--var", "tutor_version=22.0.2"];
+    let t = format!("target={target}");
+    args.extend(["--var", &t]);
+    for e in extra {
+        args.extend(["--var", e]);
+    }
+    show(&args)
+}
+
+/// One step of `plan show`'s list: its header line and the indented lines under it.
+fn step_block(out: &str, id: &str) -> String {
+    let header = |l: &str| l.trim_start().split_once(". ").is_some_and(|(n, _)| n.parse::<u32>().is_ok());
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| header(l) && l.contains(&format!(". {id} [")))
+        .unwrap_or_else(|| panic!("no step {id}:\n{out}"));
+    let len = lines[at + 1..].iter().position(|l| header(l) || !l.starts_with("   ")).unwrap_or(lines.len() - at - 1);
+    lines[at..=at + len].join("\n")
+}
+
+#[test]
+fn crossing_5_0_from_4_x_needs_an_explicit_xapi_pipeline() {
+    let r = show_from_4("5.1.0", &["pii_enabled=true"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let last = r.stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "would stop at choose-xapi-pipeline: Aspects 5.0 switches sites that never chose from Ralph to Vector"
+        ),
+        "{last}"
+    );
+    assert!(last.contains("--var xapi_pipeline=ralph keeps Ralph") && last.contains("Nothing was changed."), "{last}");
+
+    // Keeping Ralph: the three keys (and batching, which 4.x had on) are pinned before config is saved.
+    let r = show_from_4("5.1.0", &["pii_enabled=true", "xapi_pipeline=ralph"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let keep = step_block(&r.stdout, "keep-ralph");
+    assert!(keep.contains("[shell] (from aspects-5-0-0)"), "{keep}");
+    assert!(
+        keep.contains("set -- --set ASPECTS_XAPI_SOURCE=ralph --set RUN_RALPH=True --set RUN_VECTOR=False"),
+        "{keep}"
+    );
+    assert!(step_block(&r.stdout, "config-save").contains("needs: remove-stale-assets, keep-ralph"), "{}", r.stdout);
+    assert!(step_block(&r.stdout, "confirm-vector").contains("[skipped]"));
+
+    // Moving to Vector is confirmed, before anything changes, with the replay plan named.
+    let r = show_from_4("5.1.0", &["pii_enabled=true", "xapi_pipeline=vector"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let confirm = step_block(&r.stdout, "confirm-vector");
+    assert!(confirm.contains("[confirm]") && confirm.contains("plan run aspects-replay-tracking-logs"), "{confirm}");
+    assert!(step_block(&r.stdout, "keep-ralph").contains("[skipped]"));
+    assert!(step_block(&r.stdout, "confirm-backup").contains("confirm-vector"), "{}", r.stdout);
+
+    // A fresh install is not asked.
+    let r = show(&[
+        "--var",
+        "installed=",
+        "--var",
+        "target=5.1.0",
+        "--var",
+        "tutor_version=22.0.2",
+        "--var",
+        "pii_enabled=true",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(step_block(&r.stdout, "choose-xapi-pipeline").contains("[skipped]"));
+
+    // A leftover ASPECTS_VECTOR_RAW_XAPI_TABLE is refused, whatever the choice.
+    let r = show_from_4("6.1.0", &["pii_enabled=true", "xapi_pipeline=vector", "sets_vector_raw_table=true"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("would stop at refuse-vector-raw-table: config.yml sets ASPECTS_VECTOR_RAW_XAPI_TABLE"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("Vector now reads ASPECTS_RAW_XAPI_TABLE"), "{}", r.stdout);
+}
+
+#[test]
+fn pii_off_is_confirmed_before_5_1_and_the_6_0_frontend_rehearsal_too() {
+    let r = show_from_4(
+        "6.1.0",
+        &["xapi_pipeline=ralph", "pii_enabled=false", "mfe_enabled=true", "tutor_mfe_version=22.1.0"],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let pii = step_block(&r.stdout, "confirm-pii-truncation");
+    assert!(pii.contains("[confirm] (from aspects-5-1-0)"), "{pii}");
+    assert!(
+        pii.contains("event_sink.user_profile, event_sink.external_id and event_sink.auth_user")
+            && pii.contains("Individual Learner Dashboard"),
+        "{pii}"
+    );
+    let mfe = step_block(&r.stdout, "confirm-mfe-rehearsed");
+    assert!(mfe.contains("[confirm] (from aspects-6-0-0)") && mfe.contains("this tutor-mfe (22.1.0)"), "{mfe}");
+    // Both asked before anything changes.
+    let backup = step_block(&r.stdout, "confirm-backup");
+    assert!(backup.contains("confirm-pii-truncation") && backup.contains("confirm-mfe-rehearsed"), "{backup}");
+
+    let r = show_from_4("6.1.0", &["xapi_pipeline=ralph", "pii_enabled=true", "mfe_enabled=false"]);
+    assert!(step_block(&r.stdout, "confirm-pii-truncation").contains("[skipped]"));
+    assert!(step_block(&r.stdout, "confirm-mfe-rehearsed").contains("[skipped]"));
+}
+
+#[test]
+fn mfe_is_rebuilt_from_4_0_when_enabled_and_before_only_for_in_context_metrics() {
+    let cases = [
+        ("4.0.0", "3.0.3", "22.0.2", "mfe_enabled=true", "in_context_metrics=false", true),
+        ("4.0.0", "3.0.3", "22.0.2", "mfe_enabled=false", "in_context_metrics=true", false),
+        ("3.0.3", "3.0.0", "21.0.9", "mfe_enabled=true", "in_context_metrics=false", false),
+        ("3.0.3", "3.0.0", "21.0.9", "mfe_enabled=true", "in_context_metrics=true", true),
+    ];
+    for (target, installed, tutor, mfe, icm, built) in cases {
+        let r = show(&[
+            "--var",
+            &format!("target={target}"),
+            "--var",
+            &format!("installed={installed}"),
+            "--var",
+            &format!("tutor_version={tutor}"),
+            "--var",
+            mfe,
+            "--var",
+            icm,
+            "--var",
+            "tutor_mfe_version=22.1.0",
+        ]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        let block = step_block(&r.stdout, "build-mfe");
+        assert_eq!(block.contains("run: tutor images build mfe --no-cache"), built, "{target} {mfe} {icm}: {block}");
+    }
+    // tutor-mfe older than 22 cannot hold the 4.0 frontend.
+    let r = show(&[
+        "--var",
+        "installed=3.0.3",
+        "--var",
+        "target=4.0.0",
+        "--var",
+        "tutor_version=22.0.2",
+        "--var",
+        "mfe_enabled=true",
+        "--var",
+        "tutor_mfe_version=21.0.0",
+    ]);
+    assert!(r.stdout.contains("would stop at check-tutor-mfe-22: Aspects 4.0 builds its frontend into the mfe image through tutor-mfe 22's FRONTEND_APPS; this machine has tutor-mfe 21.0.0."), "{}", r.stdout);
+}
+
+#[test]
+fn services_start_again_after_init_and_k8s_rolls_out_pushed_images() {
+    let r = show_from_4("4.0.0", &["mfe_enabled=false"]);
+    let start = step_block(&r.stdout, "start-services");
+    assert!(start.contains("needs: init") && start.contains("run: tutor local start -d"), "{start}");
+    assert!(step_block(&r.stdout, "roll-out").contains("[skipped]"));
+    assert!(step_block(&r.stdout, "build-openedx-dev").contains("[skipped]"));
+
+    let r = show_from_4("4.0.0", &["mfe_enabled=false", "deploy=dev"]);
+    assert!(step_block(&r.stdout, "start-services").contains("run: tutor dev start -d"), "{}", r.stdout);
+    assert!(step_block(&r.stdout, "build-openedx-dev").contains("run: tutor images build openedx-dev --no-cache"));
+
+    let r = show_from_4("4.0.0", &["mfe_enabled=true", "tutor_mfe_version=22.1.0", "deploy=k8s"]);
+    assert!(step_block(&r.stdout, "start-services").contains("[skipped]"));
+    assert!(step_block(&r.stdout, "roll-out").contains("run: tutor k8s start"), "{}", r.stdout);
+    let pushed = step_block(&r.stdout, "confirm-images-pushed");
+    assert!(pushed.contains("(openedx, aspects, aspects-superset, mfe)"), "{pushed}");
+    assert!(step_block(&r.stdout, "init").contains("confirm-images-pushed"));
+
+    let r = show_from_4("4.0.0", &["mfe_enabled=false", "start_services=false"]);
+    assert!(step_block(&r.stdout, "start-services").contains("[skipped]"));
+}
+
+#[test]
+fn no_shipped_plan_calls_a_broken_or_misspelt_job() {
+    for f in files(&root().join("plans")) {
+        let text = std::fs::read_to_string(&f).expect("read");
+        // 5.0.0-6.1.0 ship no template for it: it fails with a traceback.
+        assert!(!text.contains("xapi-deduplicate"), "{}", f.display());
+        for wrong in ["xapi_block_storage_backfill", "dump_data_to_clickhouse", "transform_tracking_logs"] {
+            assert!(!text.contains(&format!("do {wrong}")), "{}: {wrong}", f.display());
+        }
+    }
+    let replay = std::fs::read_to_string(root().join("plans/aspects/replay-tracking-logs.yaml")).expect("read");
+    assert!(replay.contains("--deduplicate"));
+}
+
+fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("dir").flatten() {
+        let p = e.path();
+        if p.is_dir() { out.extend(files(&p)) } else { out.push(p) }
+    }
+    assert!(!out.is_empty());
+    out
 }
