@@ -56,9 +56,15 @@ pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
 }
 
+/// One question at a time: independent `confirm` steps become ready
+/// together, and two prompts reading one terminal would take each other's
+/// answers.
+static PROMPT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Asks y/N on the terminal. Anything but y/yes is no.
 pub fn ask(message: &str) -> bool {
     use std::io::Write;
+    let _one_at_a_time = PROMPT.lock().unwrap_or_else(|p| p.into_inner());
     let mut err = std::io::stderr();
     let _ = write!(err, "{} [y/N] ", message.trim());
     let _ = err.flush();
