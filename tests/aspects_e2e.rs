@@ -53,9 +53,16 @@ fn venv(tutor: &str, aspects: &str) -> PathBuf {
     dir
 }
 
+/// The installed tutor-contrib-aspects, empty when none.
 fn installed_aspects(venv: &Path) -> String {
-    let out = sh(Command::new(venv.join("bin/pip")).args(["show", "tutor-contrib-aspects"]));
-    out.lines().find_map(|l| l.strip_prefix("Version: ")).unwrap_or("").to_owned()
+    let out = Command::new(venv.join("bin/pip")).args(["show", "tutor-contrib-aspects"]).output().expect("pip show");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().find_map(|l| l.strip_prefix("Version: ")).unwrap_or("").to_owned()
+}
+
+/// The step's line in `plan run`'s output says --yes confirmed it.
+fn confirmed_by_yes(stdout: &str, step: &str) -> bool {
+    stdout.lines().any(|l| l.starts_with(&format!("[{step}] succeeded in ")) && l.contains(": confirmed by --yes: "))
 }
 
 fn tutor_version(venv: &Path) -> String {
@@ -123,6 +130,7 @@ impl Site {
             .args(["--var", &tutor, "--var", &pip, "--state-dir", &state])
             .envs(self.env())
             .env("ANSWER_NO", no)
+            .env("NO_COLOR", "1")
             .current_dir(self.path());
         let out = cmd.output().expect("answer.py");
         Run {
@@ -533,7 +541,7 @@ fn crossing_5_0_keeping_ralph_pins_the_pipeline_before_any_change() {
     assert_eq!(site.printvalue("ASPECTS_XAPI_DATABASE"), "xapi");
     assert_eq!(site.printvalue("EVENT_ROUTING_BACKEND_BATCHING_ENABLED"), "true");
     // PII is off by default: its truncation was confirmed (here by --yes) before anything changed.
-    assert!(r.stdout.contains("[confirm-pii-truncation] confirmed by --yes"), "{}", r.stdout);
+    assert!(confirmed_by_yes(&r.stdout, "confirm-pii-truncation"), "{}", r.stdout);
     let calls = site.docker_calls();
     let first_job = position(&calls, |c| is_job(c, "aspects-job")).expect("init");
     assert!(position(&calls, |c| is_build_tagged(c, "mfe")).is_some_and(|b| b < first_job), "{calls:?}");
@@ -575,7 +583,8 @@ fn a_leftover_vector_raw_table_setting_is_refused() {
     let venv = venv(TUTOR_22, "4.0.0");
     let site = Site::new(venv.clone());
     site.tutor(&["config", "save", "--set", "ASPECTS_VECTOR_RAW_XAPI_TABLE=xapi_events_all_raw"]);
-    let r = site.plan(&["run", "aspects-upgrade", "--var", "target=6.1.0", "--var", "xapi_pipeline=ralph", "--yes"], &[]);
+    let r =
+        site.plan(&["run", "aspects-upgrade", "--var", "target=6.1.0", "--var", "xapi_pipeline=ralph", "--yes"], &[]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("[refuse-vector-raw-table] failed in"), "{}", r.stdout);
     assert!(r.stdout.contains("Rename the key in config.yml"), "{}", r.stdout);
@@ -598,7 +607,7 @@ fn upgrade_4_0_0_to_6_1_0_rebuilds_mfe_and_starts_the_services() {
     assert_eq!(installed_aspects(&venv), "6.1.0");
     assert_eq!(tutor_version(&venv), format!("tutor, version {TUTOR_22}"));
     for confirmed in ["confirm-pii-truncation", "confirm-mfe-rehearsed", "confirm-major-upgrade"] {
-        assert!(r.stdout.contains(&format!("[{confirmed}] confirmed by --yes")), "{confirmed}: {}", r.stdout);
+        assert!(confirmed_by_yes(&r.stdout, confirmed), "{confirmed}: {}", r.stdout);
     }
     let calls = site.docker_calls();
     let builds: Vec<usize> = ["openedx:", "edunext/aspects:6.1.0", "edunext/aspects-superset:6.1.0", "mfe"]
@@ -622,7 +631,11 @@ fn pip_that_cannot_keep_tutor_refuses_before_any_change() {
     let r = site.plan(&["run", "aspects-upgrade", "--var", "target=6.1.0", "--yes"], &[]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     // pip's own words, whatever they are today: here the click pin.
-    assert!(r.stdout.contains("[ask-pip] pip cannot install tutor-contrib-aspects 6.1.0 beside tutor 22.0.3:"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("[ask-pip] pip cannot install tutor-contrib-aspects 6.1.0 beside tutor 22.0.3:"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("tutor 22.0.3 depends on click>=8.4"), "{}", r.stdout);
     assert!(r.stdout.contains("tutor-contrib-aspects 6.1.0 depends on click<8.3.0"), "{}", r.stdout);
     assert!(r.stdout.contains("pip could install it with tutor 22.0.2 (the same Open edX release)"), "{}", r.stdout);
@@ -631,7 +644,8 @@ fn pip_that_cannot_keep_tutor_refuses_before_any_change() {
     assert_eq!(installed_aspects(&venv), "");
     assert!(site.pip_installs().is_empty(), "{:?}", site.pip_calls());
     assert_eq!(site.docker_calls().len(), docker_before);
-    let status = plan_in(site.path(), &["status", "--state-dir", &site.path().join("state").display().to_string()]).stdout;
+    let status =
+        plan_in(site.path(), &["status", "--state-dir", &site.path().join("state").display().to_string()]).stdout;
     assert!(status.lines().any(|l| l.starts_with("install") && l.contains("blocked")), "{status}");
 }
 
@@ -648,9 +662,12 @@ fn upgrade_2_4_0_to_2_5_3_on_teak_runs_the_full_refresh() {
     assert_eq!(site.pip_installs(), ["install tutor==20.0.5 tutor-contrib-aspects==2.5.3"]);
     let calls = site.docker_calls();
     let first_job = position(&calls, |c| is_job(c, "aspects-job")).expect("init");
-    let refresh = position(&calls, |c| is_job(c, "aspects-job") && c.iter().any(|a| a.contains("run --full-refresh --select dim_problem_responses+")))
-        .expect("full refresh");
-    let clean = position(&calls, |c| c.iter().any(|a| a.contains("run-operation remove_deprecated_models"))).expect("clean-up");
+    let refresh = position(&calls, |c| {
+        is_job(c, "aspects-job") && c.iter().any(|a| a.contains("run --full-refresh --select dim_problem_responses+"))
+    })
+    .expect("full refresh");
+    let clean =
+        position(&calls, |c| c.iter().any(|a| a.contains("run-operation remove_deprecated_models"))).expect("clean-up");
     assert!(first_job < refresh && refresh < clean, "{first_job} {refresh} {clean}");
 }
 
@@ -665,7 +682,7 @@ fn upgrade_1_x_to_2_x_on_redwood() {
     assert_eq!(installed_aspects(&venv), "2.5.3");
     assert_eq!(tutor_version(&venv), "tutor, version 18.2.2");
     for step in ["confirm-major-upgrade", "confirm-2-0-rehearsed"] {
-        assert!(r.stdout.contains(&format!("[{step}] confirmed by --yes")), "{step}: {}", r.stdout);
+        assert!(confirmed_by_yes(&r.stdout, step), "{step}: {}", r.stdout);
     }
     let calls = site.docker_calls();
     assert!(position(&calls, |c| c.iter().any(|a| a.contains("run --full-refresh"))).is_some(), "{calls:?}");
