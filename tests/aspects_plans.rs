@@ -503,3 +503,125 @@ fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     assert!(!out.is_empty());
     out
 }
+
+/// A backup folder as the upgrade's backup step writes it (without tutor):
+/// ClickHouse's data with a dangling table symlink, config.yml, versions.json
+/// and a manifest whose checksums are computed the way the plans compute them.
+fn fake_backup(d: &Dir) -> std::path::PathBuf {
+    let b = d.path().join("backups/aspects-20261126T100000Z-abcd");
+    std::fs::create_dir_all(b.join("clickhouse/store/a1b")).expect("mkdir");
+    std::fs::create_dir_all(b.join("clickhouse/data/xapi")).expect("mkdir");
+    std::fs::write(b.join("clickhouse/store/a1b/part.bin"), vec![1u8; 1234]).expect("write");
+    std::os::unix::fs::symlink("/var/lib/clickhouse/store/a1b/", b.join("clickhouse/data/xapi/xapi_events_all"))
+        .expect("symlink");
+    std::fs::write(b.join("config.yml"), "PLUGINS:\n- aspects\n").expect("write");
+    std::fs::write(b.join("versions.json"), r#"{"tutor": "22.0.2", "tutor-contrib-aspects": "4.0.0", "tutor-mfe": "22.1.0"}"#)
+        .expect("write");
+    let sum = |cmd: &str| {
+        let out = std::process::Command::new("sh").args(["-c", cmd]).current_dir(&b).output().expect("sh");
+        String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_owned()
+    };
+    let listing = sum(
+        r"cd clickhouse && { find . -type d -printf '%P\td\n'; find . ! -type d -printf '%P\t%y\t%s\t%l\n'; } | LC_ALL=C sort | sha256sum",
+    );
+    let config = sum("sha256sum < config.yml");
+    let manifest = serde_json::json!({
+        "run_id": "20261126T100000Z-abcd", "time": "2026-11-26T10:00:00Z", "tutor_root": "/srv/tutor",
+        "tutor_version": "22.0.2",
+        "versions": {"tutor": "22.0.2", "tutor-contrib-aspects": "4.0.0", "tutor-mfe": "22.1.0"},
+        "files": {
+            "config.yml": {"size": 20, "sha256": config},
+            "clickhouse": {"entries": 7, "bytes": 1234, "listing_sha256": listing},
+        },
+    });
+    std::fs::write(b.join("manifest.json"), manifest.to_string()).expect("write");
+    b
+}
+
+fn show_restore(d: &Dir, backup: &str, extra: &[&str]) -> Run {
+    let arg = format!("backup={backup}");
+    let mut args = vec![
+        "show",
+        "aspects-restore",
+        "--var",
+        &arg,
+        "--var",
+        "tutor_version=22.0.2",
+        "--var",
+        "tutor_root=/srv/tutor",
+        "--var",
+        "installed=5.1.0",
+        "--var",
+        "mfe_enabled=true",
+    ];
+    args.extend(extra.iter().flat_map(|e| ["--var", e]));
+    d.plan(&args)
+}
+
+#[test]
+fn show_aspects_restore_says_what_comes_back_from_where() {
+    let d = Dir::new();
+    let b = fake_backup(&d);
+    let r = show_restore(&d, &b.display().to_string(), &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("backup_check = ok (probed"), "{}", r.stdout);
+    let confirm = step_block(&r.stdout, "confirm-restore");
+    assert!(
+        confirm.contains("Restore the backup of run 20261126T100000Z-abcd at 2026-11-26T10:00:00Z: ClickHouse data 1234 bytes in 7 entries, config.yml 20 bytes, tutor 22.0.2, tutor-contrib-aspects 4.0.0, tutor-mfe 22.1.0."),
+        "{confirm}"
+    );
+    assert!(confirm.contains("moved aside to /srv/tutor/data/clickhouse-before-restore-<run id>, never deleted"), "{confirm}");
+    assert!(confirm.contains("tutor-contrib-aspects 5.1.0 by 4.0.0"), "{confirm}");
+    // The run id works as well as the folder.
+    let backups = format!("backup_dir={}", d.path().join("backups").display());
+    let r = show_restore(&d, "20261126T100000Z-abcd", &[&backups]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(&format!("backup_path = {} (probed", b.display())), "{}", r.stdout);
+}
+
+#[test]
+fn a_restore_dry_run_checks_the_backup_and_the_machine_and_changes_nothing() {
+    let d = Dir::new();
+    let b = fake_backup(&d);
+    let dry = |extra: &[&str]| {
+        let arg = format!("backup={}", b.display());
+        let mut args = vec![
+            "run",
+            "aspects-restore",
+            "--dry-run",
+            "--state-dir",
+            "state",
+            "--var",
+            &arg,
+            "--var",
+            "tutor_root=/srv/tutor",
+            "--var",
+            "installed=5.1.0",
+            "--var",
+            "mfe_enabled=true",
+        ];
+        args.extend(extra.iter().flat_map(|e| ["--var", e]));
+        d.plan(&args)
+    };
+    assert_eq!(dry(&["tutor_version=22.0.2"]).code, 0);
+    let r = dry(&["tutor_version=22.0.3"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("would stop at check-tutor-version: Tutor is 22.0.3 here; the backup was taken with Tutor 22.0.2."), "{}", r.stdout);
+    let r = dry(&["tutor_version=22.0.2", "deploy=k8s"]);
+    assert!(r.stdout.contains("would stop at refuse-k8s: On Kubernetes the upgrade takes no cold copy"), "{}", r.stdout);
+
+    // One file changed size, config.yml edited: both named.
+    std::fs::write(b.join("clickhouse/store/a1b/part.bin"), vec![1u8; 1235]).expect("write");
+    std::fs::write(b.join("config.yml"), "PLUGINS:\n- mfe\n").expect("write");
+    let r = dry(&["tutor_version=22.0.2"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!(
+            "would stop at check-backup: The backup at {} does not match its manifest: config.yml changed; the ClickHouse data differs from its listing (a file missing, added or resized).",
+            b.display()
+        )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(std::fs::read(b.join("clickhouse/store/a1b/part.bin")).expect("read").len(), 1235, "a dry run changed the backup");
+}
