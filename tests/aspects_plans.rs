@@ -191,7 +191,7 @@ fn k8s_renders_tutor_k8s_do_and_asks_for_a_backup() {
     );
     // No cold copy on Kubernetes: the operator confirms a backup instead.
     assert!(
-        r.stdout.contains("backup-clickhouse [skipped]") && r.stdout.contains("confirm-backup [confirm]"),
+        r.stdout.contains("backup [skipped]") && r.stdout.contains("confirm-backup [confirm]"),
         "{}",
         r.stdout
     );
@@ -212,7 +212,7 @@ fn local_with_backup_dir_renders_the_cold_copy_confined_and_pinned_install() {
         "in_context_metrics=true",
     ]);
     assert!(
-        r.stdout.contains("confirm-backup [skipped]") && r.stdout.contains("backup-clickhouse [shell]"),
+        r.stdout.contains("confirm-backup [skipped]") && r.stdout.contains("backup [shell]"),
         "{}",
         r.stdout
     );
@@ -271,6 +271,7 @@ fn list_shows_the_shipped_plans_with_their_releases() {
         ("aspects-5-1-0", "5.1.0"),
         ("aspects-6-0-0", "6.0.0"),
         ("aspects-replay-tracking-logs", "-"),
+        ("aspects-restore", "-"),
     ] {
         assert!(
             r.stdout.lines().any(|l| {
@@ -515,8 +516,11 @@ fn fake_backup(d: &Dir) -> std::path::PathBuf {
     std::os::unix::fs::symlink("/var/lib/clickhouse/store/a1b/", b.join("clickhouse/data/xapi/xapi_events_all"))
         .expect("symlink");
     std::fs::write(b.join("config.yml"), "PLUGINS:\n- aspects\n").expect("write");
-    std::fs::write(b.join("versions.json"), r#"{"tutor": "22.0.2", "tutor-contrib-aspects": "4.0.0", "tutor-mfe": "22.1.0"}"#)
-        .expect("write");
+    std::fs::write(
+        b.join("versions.json"),
+        r#"{"tutor": "22.0.2", "tutor-contrib-aspects": "4.0.0", "tutor-mfe": "22.1.0"}"#,
+    )
+    .expect("write");
     let sum = |cmd: &str| {
         let out = std::process::Command::new("sh").args(["-c", cmd]).current_dir(&b).output().expect("sh");
         String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_owned()
@@ -570,7 +574,10 @@ fn show_aspects_restore_says_what_comes_back_from_where() {
         confirm.contains("Restore the backup of run 20261126T100000Z-abcd at 2026-11-26T10:00:00Z: ClickHouse data 1234 bytes in 7 entries, config.yml 20 bytes, tutor 22.0.2, tutor-contrib-aspects 4.0.0, tutor-mfe 22.1.0."),
         "{confirm}"
     );
-    assert!(confirm.contains("moved aside to /srv/tutor/data/clickhouse-before-restore-<run id>, never deleted"), "{confirm}");
+    assert!(
+        confirm.contains("moved aside to /srv/tutor/data/clickhouse-before-restore-<run id>, never deleted"),
+        "{confirm}"
+    );
     assert!(confirm.contains("tutor-contrib-aspects 5.1.0 by 4.0.0"), "{confirm}");
     // The run id works as well as the folder.
     let backups = format!("backup_dir={}", d.path().join("backups").display());
@@ -606,9 +613,19 @@ fn a_restore_dry_run_checks_the_backup_and_the_machine_and_changes_nothing() {
     assert_eq!(dry(&["tutor_version=22.0.2"]).code, 0);
     let r = dry(&["tutor_version=22.0.3"]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("would stop at check-tutor-version: Tutor is 22.0.3 here; the backup was taken with Tutor 22.0.2."), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "would stop at check-tutor-version: Tutor is 22.0.3 here; the backup was taken with Tutor 22.0.2."
+        ),
+        "{}",
+        r.stdout
+    );
     let r = dry(&["tutor_version=22.0.2", "deploy=k8s"]);
-    assert!(r.stdout.contains("would stop at refuse-k8s: On Kubernetes the upgrade takes no cold copy"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("would stop at refuse-k8s: On Kubernetes the upgrade takes no cold copy"),
+        "{}",
+        r.stdout
+    );
 
     // One file changed size, config.yml edited: both named.
     std::fs::write(b.join("clickhouse/store/a1b/part.bin"), vec![1u8; 1235]).expect("write");
@@ -623,5 +640,9 @@ fn a_restore_dry_run_checks_the_backup_and_the_machine_and_changes_nothing() {
         "{}",
         r.stdout
     );
-    assert_eq!(std::fs::read(b.join("clickhouse/store/a1b/part.bin")).expect("read").len(), 1235, "a dry run changed the backup");
+    assert_eq!(
+        std::fs::read(b.join("clickhouse/store/a1b/part.bin")).expect("read").len(),
+        1235,
+        "a dry run changed the backup"
+    );
 }
