@@ -334,18 +334,6 @@ fn site_secrets(site: &Site) -> Vec<String> {
         .collect()
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() { stack.push(p) } else { out.push(p) }
-        }
-    }
-    out
-}
-
 #[test]
 #[ignore = "end to end with tutor from PyPI; CI runs it with --include-ignored"]
 fn a_major_version_the_machine_cannot_run_is_refused_before_anything_changes() {
@@ -695,7 +683,7 @@ fn upgrade_1_x_to_2_x_on_redwood() {
 
 /// Every entry under a folder: path, and the file's bytes or the symlink's target (never followed).
 fn tree(dir: &Path) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = files_under_with_links(dir)
+    let mut out: Vec<(String, String)> = files_under(dir)
         .into_iter()
         .map(|p| {
             let rel = p.strip_prefix(dir).expect("under").display().to_string();
@@ -712,7 +700,8 @@ fn tree(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
-fn files_under_with_links(dir: &Path) -> Vec<PathBuf> {
+/// Every file and symlink under a folder (symlinks listed, never followed).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -190,11 +190,7 @@ fn k8s_renders_tutor_k8s_do_and_asks_for_a_backup() {
         r.stdout
     );
     // No cold copy on Kubernetes: the operator confirms a backup instead.
-    assert!(
-        r.stdout.contains("backup [skipped]") && r.stdout.contains("confirm-backup [confirm]"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("backup [skipped]") && r.stdout.contains("confirm-backup [confirm]"), "{}", r.stdout);
 }
 
 #[test]
@@ -211,11 +207,7 @@ fn local_with_backup_dir_renders_the_cold_copy_confined_and_pinned_install() {
         "--var",
         "in_context_metrics=true",
     ]);
-    assert!(
-        r.stdout.contains("confirm-backup [skipped]") && r.stdout.contains("backup [shell]"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("confirm-backup [skipped]") && r.stdout.contains("backup [shell]"), "{}", r.stdout);
     assert!(r.stdout.contains("run: pip install tutor==21.0.9 tutor-contrib-aspects==3.0.3"), "{}", r.stdout);
     assert!(r.stdout.contains(
         "remove: /srv/tutor/env/plugins/aspects/build/aspects-superset/openedx-assets/assets (within /srv/tutor)"
