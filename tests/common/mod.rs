@@ -164,6 +164,10 @@ pub fn target_dir() -> PathBuf {
 /// A Python venv `target_dir()/py/NAME` with `packages` installed from PyPI
 /// (created on first use; pip skips what is already there).
 pub fn python_venv(name: &str, packages: &[&str]) -> PathBuf {
+    // Tests of one binary run as threads: two creating one venv at once see
+    // each other's half-made `bin/pip` (this failed on a fresh clone).
+    static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = CREATING.lock().unwrap_or_else(|p| p.into_inner());
     let dir = target_dir().join("py").join(name);
     if !dir.join("bin/pip").exists() {
         std::fs::create_dir_all(dir.parent().expect("parent")).expect("mkdir");
