@@ -163,19 +163,7 @@ steps:
     let r = d.plan(&["lint", "--format", "json", "p.yaml"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
     let report = json(&r.stdout);
-    let found: Vec<(String, u64, u64, String)> = report["diagnostics"]
-        .as_array()
-        .expect("diagnostics")
-        .iter()
-        .map(|d| {
-            (
-                d["code"].as_str().unwrap_or_default().to_owned(),
-                d["line"].as_u64().unwrap_or_default(),
-                d["column"].as_u64().unwrap_or_default(),
-                d["message"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
+    let found = diagnostic_rows(&report, "message");
     let codes: Vec<(&str, u64, u64)> = found.iter().map(|(c, l, col, _)| (c.as_str(), *l, *col)).collect();
     assert_eq!(
         codes,

@@ -54,19 +54,7 @@ steps:
     let r = d.plan(&["lint", "--format", "json", "plans"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
     let report = json(&r.stdout);
-    let found: Vec<(String, u64, u64, String)> = report["diagnostics"]
-        .as_array()
-        .expect("diagnostics")
-        .iter()
-        .map(|d| {
-            (
-                d["code"].as_str().unwrap_or_default().to_owned(),
-                d["line"].as_u64().unwrap_or_default(),
-                d["column"].as_u64().unwrap_or_default(),
-                d["file"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
+    let found = diagnostic_rows(&report, "file");
     assert_eq!(
         found,
         [

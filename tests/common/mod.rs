@@ -86,6 +86,24 @@ pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
 
+/// The diagnostics of a `plan lint --format json` report as (code, line,
+/// column, and one more text field, e.g. "file" or "message").
+pub fn diagnostic_rows(report: &serde_json::Value, field: &str) -> Vec<(String, u64, u64, String)> {
+    report["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap_or_default().to_owned(),
+                d["line"].as_u64().unwrap_or_default(),
+                d["column"].as_u64().unwrap_or_default(),
+                d[field].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// Starts `plan ARGS` in `dir` without waiting, in its own process group
 /// (as a terminal would), stdout and stderr to files in `dir`.
 pub fn spawn_plan(dir: &Path, args: &[&str]) -> std::process::Child {
