@@ -186,6 +186,10 @@ pub fn step_templates(decl: &StepDecl) -> (Vec<TemplateRef<'_>>, Option<SplitErr
             out.push(TemplateRef { text: Cow::Borrowed(w), pos: r.pos, mustache_base: base });
         }
     }
+    if let Some(r) = &decl.review_defaults {
+        let r = &r.value;
+        out.extend([&r.tutor, &r.root, &r.plugin, &r.target].into_iter().chain(&r.keep).map(|v| t(v)));
+    }
     out.extend(decl.env.values().map(|v| t(v)));
     (out, split_error)
 }
@@ -632,6 +636,7 @@ fn check_step(src: &SourceFile, s: &StepDecl, diags: &mut Vec<Diagnostic>) {
         ("assert", s.assert.as_ref().map(|r| r.pos)),
         ("confirm", s.confirm.as_ref().map(|r| r.pos)),
         ("remove", s.remove.as_ref().map(|r| r.pos)),
+        ("review_defaults", s.review_defaults.as_ref().map(|r| r.pos)),
     ]
     .into_iter()
     .filter_map(|(n, p)| p.map(|p| (n, p)))
@@ -639,7 +644,7 @@ fn check_step(src: &SourceFile, s: &StepDecl, diags: &mut Vec<Diagnostic>) {
     match actions.len() {
         0 => diags.push(
             Diagnostic::error(Code::NoAction, src, s.id.pos, format!("step `{}` has no action", s.id.value))
-                .with_help("give it exactly one of `run`, `shell`, `assert`, `confirm`, `remove`"),
+                .with_help("give it exactly one of `run`, `shell`, `assert`, `confirm`, `remove`, `review_defaults`"),
         ),
         1 => {}
         _ => diags.push(

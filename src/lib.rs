@@ -24,6 +24,7 @@ pub(crate) mod process;
 pub mod render;
 pub(crate) mod reporter;
 pub mod resolve;
+pub mod review;
 pub mod run;
 pub mod scheduler;
 pub mod schema;

@@ -190,7 +190,7 @@ pub struct PlanFile {
     #[serde(default)]
     pub data: IndexMap<Name, Sp<DataValue>>,
     // Shared, so merging plans and compiling twice copies no step.
-    /// The steps: each has an `id` and exactly one action (`run`, `shell`, `assert`, `confirm`, `remove`).
+    /// The steps: each has an `id` and exactly one action (`run`, `shell`, `assert`, `confirm`, `remove`, `review_defaults`).
     #[serde(default)]
     pub steps: Vec<std::sync::Arc<StepDecl>>,
 }
@@ -308,6 +308,10 @@ pub struct StepDecl {
     pub confirm: Option<Box<Sp<String>>>,
     #[serde(default, deserialize_with = "present")]
     pub remove: Option<Box<Sp<RemoveAction>>>,
+    /// Reviews the configuration defaults a Tutor plugin's target version
+    /// changes, before any change, and asks before those that change what runs.
+    #[serde(default, deserialize_with = "present")]
+    pub review_defaults: Option<Box<Sp<ReviewAction>>>,
     /// Renders `true` or `false`; `false` skips the step.
     #[serde(default, deserialize_with = "present")]
     pub when: Option<Box<Sp<String>>>,
@@ -386,6 +390,29 @@ impl JsonSchema for RunAction {
             ]
         })
     }
+}
+
+/// `review_defaults:` — the Tutor plugin whose target version is compared
+/// with the installed one, in tutor's effective configuration.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewAction {
+    /// The tutor executable, installed with pip (rendered): its Python loads the configuration.
+    pub tutor: Sp<String>,
+    /// Tutor's project root (rendered), e.g. `{{tutor_root}}` from `tutor config printroot`.
+    pub root: Sp<String>,
+    /// The plugin's pip distribution, e.g. `tutor-contrib-aspects`.
+    pub plugin: Sp<String>,
+    /// The version to compare with (rendered): downloaded with pip, not installed.
+    pub target: Sp<String>,
+    /// Keys to keep at their installed value (rendered; separated by commas or spaces):
+    /// written with `tutor config save --set` once the review is accepted.
+    #[serde(default, deserialize_with = "present")]
+    pub keep: Option<Sp<String>>,
+    /// Key patterns (`*` matches anything) expected to change with a release,
+    /// shown with the versions and images (`*_VERSION`, `DOCKER_IMAGE_*` always are).
+    #[serde(default)]
+    pub expected: Vec<Sp<String>>,
 }
 
 /// `remove: PATH` or `remove: {path: PATH, within: DIR}`.

@@ -25,6 +25,8 @@ pub enum Action {
         path: String,
         within: Option<String>,
     },
+    /// `review_defaults`: compare, show, ask, keep.
+    Review(Box<crate::review::Spec>),
     /// `when` rendered false: nothing else of the step is rendered or run.
     Skipped,
 }
@@ -37,6 +39,7 @@ impl Action {
             Action::Assert { .. } => "assert",
             Action::Confirm(_) => "confirm",
             Action::Remove { .. } => "remove",
+            Action::Review(_) => "review_defaults",
             Action::Skipped => "skipped",
         }
     }
@@ -76,6 +79,7 @@ impl Action {
                 Some(w) => format!("{path} (within {w})"),
                 None => path.clone(),
             },
+            Action::Review(spec) => spec.describe(),
             Action::Skipped => "when is false".to_owned(),
         }
     }
@@ -162,6 +166,23 @@ pub fn render_step(step: &CStep, ctx: &Value, r: &Renderer) -> Result<RenderedSt
         let path = at("remove", rm.pos, r.render(&rm.value.path, ctx, Escape::None))?;
         let within = rm.value.within.as_ref().map(|w| r.render(w, ctx, Escape::None)).transpose();
         Action::Remove { path, within: at("remove", rm.pos, within)? }
+    } else if let Some(rv) = &d.review_defaults {
+        let v = &rv.value;
+        let keep = v.keep.as_ref().map(|k| text("keep", k, ctx, r, Escape::None)).transpose()?.unwrap_or_default();
+        let keep_var = v.keep.as_ref().and_then(|k| {
+            let names: std::collections::BTreeSet<String> =
+                crate::template::analyze(&k.value).ok()?.into_iter().map(|u| u.name).collect();
+            (names.len() == 1).then(|| names.into_iter().next()).flatten()
+        });
+        Action::Review(Box::new(crate::review::Spec {
+            tutor: text("tutor", &v.tutor, ctx, r, Escape::None)?,
+            root: text("root", &v.root, ctx, r, Escape::None)?,
+            plugin: text("plugin", &v.plugin, ctx, r, Escape::None)?,
+            target: text("target", &v.target, ctx, r, Escape::None)?,
+            keep: keep.split([',', ' ', '\n', '\t']).filter(|k| !k.is_empty()).map(str::to_owned).collect(),
+            expected: v.expected.iter().map(|e| e.value.clone()).collect(),
+            keep_var,
+        }))
     } else {
         // compile refuses a step without an action; this is never reached from a compiled plan.
         return Err(RenderError {

@@ -11,8 +11,8 @@ use crate::compile::Compiled;
 use crate::diagnostic::did_you_mean;
 use crate::error::Error;
 use crate::journal::{self, Event, FileSum, Journal, Lock, RunSummary, now, sha256_hex};
-use crate::prepare::{self, Prepared};
-use crate::render::render_step;
+use crate::prepare::{self, Prepared, Rendered};
+use crate::render::{Action, render_step};
 use crate::reporter::{Human, Json, Reporter};
 use crate::scheduler::{self, Earlier, Options, definition_hash};
 use crate::status::{RunStatus, Status};
@@ -153,7 +153,9 @@ pub fn run(req: RunRequest) -> Result<u8, Error> {
         tracing::info!("{}:{}:{}: {}", w.file, w.line, w.column, w.message);
     }
     let jobs = req.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let opts = Options { jobs, keep_going: req.keep_going, yes: req.yes, grace: req.grace, earlier, only, skip };
+    let reviewed = earlier_run.as_ref().map(|r| r.reviewed.clone()).unwrap_or_default();
+    let opts =
+        Options { jobs, keep_going: req.keep_going, yes: req.yes, grace: req.grace, earlier, only, skip, reviewed };
     let release = c.base().release.as_ref().map(|r| r.value.as_str());
     let base_ctx = p.values.context(&plan_name, release, &run_id, &HashMap::new());
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -209,6 +211,10 @@ fn still_done(
     // A step whose capture was made from a secret runs again: its value was not kept.
     for s in r.steps.iter().filter(|s| s.status == Status::Succeeded && !s.secret_capture) {
         let Some(&i) = c.graph.index.get(&s.id) else { continue };
+        // A default review runs again: it asks again only if the drift changed.
+        if c.steps[i].decl.review_defaults.is_some() {
+            continue;
+        }
         let now_def = render_step(&c.steps[i], &ctx, renderer).ok().map(|rs| definition_hash(&rs, &secrets));
         if now_def.is_some() && now_def == s.definition {
             earlier.insert(i, Earlier { capture: s.capture.clone() });
@@ -330,6 +336,10 @@ fn dry_run(
             "only": only.as_ref().map(|o| ids(&mut o.iter().copied())),
             "skip": ids(&mut skip.iter().copied()),
         });
+        out["reviews"] = dry_reviews(p, &runs)
+            .into_iter()
+            .map(|d| serde_json::json!({"step": d.step, "report": d.report, "question": d.question, "keep": d.keep, "error": d.error}))
+            .collect();
         let stops = !out["would_stop"].is_null();
         crate::outln!("{out}");
         return if stops { EXIT_FAILED } else { EXIT_OK };
@@ -349,6 +359,19 @@ fn dry_run(
     if !skip.is_empty() {
         crate::outln!("--skip counts as skipped: {}", names(&mut skip.iter().copied()));
     }
+    for d in dry_reviews(p, &runs) {
+        crate::outln!("\nreview_defaults `{}` (read-only; the run compares again before it asks):", d.step);
+        d.report.iter().for_each(|l| crate::outln!("{l}"));
+        if let Some(q) = &d.question {
+            crate::outln!("the run would ask:\n{q}");
+        }
+        if !d.keep.is_empty() {
+            crate::outln!("once accepted, the run keeps the installed value of: {}", d.keep.join(", "));
+        }
+        if let Some(e) = &d.error {
+            crate::outln!("cannot compare here: {e}\n(the run would stop at `{}` unless it can)", d.step);
+        }
+    }
     if let Some(stop) = crate::show::would_stop(p, runs) {
         crate::outp!("\n{stop}");
         crate::outln!("dry run: nothing was run; the run would fail there");
@@ -356,6 +379,44 @@ fn dry_run(
     }
     crate::outln!("\ndry run: nothing was run");
     EXIT_OK
+}
+
+/// What a dry run found for a default review.
+struct DryReview {
+    step: String,
+    report: Vec<String>,
+    question: Option<String>,
+    keep: Vec<String>,
+    error: Option<String>,
+}
+
+/// Each `review_defaults` step that would run, compared now (read-only),
+/// with every secret masked.
+fn dry_reviews(p: &Prepared, runs: &dyn Fn(usize) -> bool) -> Vec<DryReview> {
+    let mut out = Vec::new();
+    for &i in p.compiled.graph.order.iter().filter(|&&i| runs(i)) {
+        let Rendered::Exact(r) = &p.rendered[i] else { continue };
+        let Action::Review(spec) = &r.action else { continue };
+        let mut d = DryReview { step: r.id.clone(), report: Vec::new(), question: None, keep: Vec::new(), error: None };
+        let runner = crate::review::Plain { env: r.env.clone(), cwd: r.cwd.clone() };
+        let found = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(crate::review::gather(&runner, spec)));
+        let secrets = crate::secrets::Secrets::new(p.values.secrets());
+        match found {
+            Ok(f) => {
+                f.drift.secrets.iter().for_each(|s| secrets.add(s));
+                d.report = f.drift.lines().iter().map(|l| secrets.mask(l)).collect();
+                d.question = f.drift.question(&spec.keep_hint()).map(|q| secrets.mask(&q));
+                d.keep = f.keep_sets.iter().filter_map(|s| s.split_once('=')).map(|(k, _)| k.to_owned()).collect();
+            }
+            Err(e) => d.error = Some(secrets.mask(&e)),
+        }
+        out.push(d);
+    }
+    out
 }
 
 pub fn runs(state_dir: Option<&Path>, json: bool) -> u8 {

@@ -18,7 +18,7 @@ pub const VERSION_PATTERN: &str = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:
 /// A `when` or `assert`: a template, or literally `true`/`false`.
 pub const BOOLEAN_TEMPLATE_PATTERN: &str = r"\{\{|^\s*(true|false)\s*$";
 /// The step actions: exactly one per step.
-pub const STEP_ACTIONS: &[&str] = &["run", "shell", "assert", "confirm", "remove"];
+pub const STEP_ACTIONS: &[&str] = &["run", "shell", "assert", "confirm", "remove", "review_defaults"];
 
 /// The schema as pretty JSON, as checked in at `schemas/plan-v1.schema.json`.
 pub fn schema_json() -> String {

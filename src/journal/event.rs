@@ -70,6 +70,9 @@ pub enum Event {
         #[serde(skip_serializing_if = "std::ops::Not::not", default)]
         retrying: bool,
     },
+    /// A default review's decision: the drift it accepted (a digest of the
+    /// report as shown, secrets masked), the behaviour keys, the keys kept.
+    Reviewed { step: String, time: String, drift: String, behaviour: Vec<String>, kept: Vec<String>, decision: String },
     RunFinished {
         time: String,
         status: RunStatus,

@@ -26,6 +26,8 @@ pub struct RunSummary {
     pub damaged: bool,
     /// Why the run stopped, when not because of a step.
     pub reason: Option<String>,
+    /// By step id: the drift a default review accepted.
+    pub reviewed: std::collections::HashMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +70,7 @@ impl RunSummary {
             steps: Vec::new(),
             damaged: false,
             reason: None,
+            reviewed: Default::default(),
         };
         for e in &events[1..] {
             match e {
@@ -120,6 +123,9 @@ impl RunSummary {
                     summary.status = Some(*status);
                     summary.reason = reason.clone();
                 }
+                Event::Reviewed { step, drift, .. } => {
+                    summary.reviewed.insert(step.clone(), drift.clone());
+                }
                 Event::RunStarted { .. } => {}
             }
         }
@@ -164,6 +170,7 @@ impl RunSummary {
             steps: Vec::new(),
             damaged: true,
             reason: None,
+            reviewed: Default::default(),
         }
     }
 }

@@ -43,6 +43,8 @@ pub(super) struct Shared {
     pub(super) failure: std::sync::Mutex<Option<String>>,
     /// Raises the cancel level (the loop in `execute` holds the receivers' other end).
     pub(super) stop: Arc<watch::Sender<Cancel>>,
+    /// By step id: the drift a default review of the resumed run accepted.
+    pub(super) reviewed: std::collections::HashMap<String, String>,
 }
 
 impl Shared {
@@ -177,7 +179,7 @@ pub(super) async fn run_step(sh: &Arc<Shared>, r: RenderedStep, first: Started, 
     }
 }
 
-fn outcome(status: Status, message: Option<String>) -> StepOutcome {
+pub(super) fn outcome(status: Status, message: Option<String>) -> StepOutcome {
     StepOutcome { status, exit_code: None, signal: None, message, capture: None, duration: Duration::ZERO, attempts: 1 }
 }
 
@@ -218,6 +220,7 @@ async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::
                 outcome(Status::Failed, Some("not confirmed".into()))
             };
         }
+        Action::Review(spec) => return super::review::review(sh, r, spec, log_path).await,
         Action::Remove { path, within } => {
             let (path, within) = (path.clone(), within.clone());
             let res = tokio::task::spawn_blocking(move || crate::builtin::remove(&path, within.as_deref()))

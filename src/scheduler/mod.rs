@@ -6,6 +6,7 @@
 mod dispatcher;
 mod durability;
 mod executor;
+mod review;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct Options {
     pub only: Option<HashSet<usize>>,
     /// `--skip`: count these as skipped.
     pub skip: HashSet<usize>,
+    /// By step id: the drift (its digest) a default review of the resumed run accepted.
+    pub reviewed: HashMap<String, String>,
 }
 
 pub struct Outcome {
@@ -125,6 +128,7 @@ pub async fn execute(
         run_id: run_id.to_owned(),
         failure: std::sync::Mutex::new(None),
         stop: cancel_tx.clone(),
+        reviewed: opts.reviewed.clone(),
     });
     let mut dispatcher = Dispatcher::new(c, &opts);
     let mut running: JoinSet<(usize, StepOutcome)> = JoinSet::new();
