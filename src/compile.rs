@@ -188,7 +188,7 @@ pub fn step_templates(decl: &StepDecl) -> (Vec<TemplateRef<'_>>, Option<SplitErr
     }
     if let Some(r) = &decl.review_defaults {
         let r = &r.value;
-        out.extend([&r.tutor, &r.root, &r.plugin, &r.target].into_iter().chain(&r.keep).map(|v| t(v)));
+        out.extend([&r.tutor, &r.root, &r.plugin, &r.target].into_iter().chain(&r.keep).chain(&r.pin).map(|v| t(v)));
     }
     out.extend(decl.env.values().map(|v| t(v)));
     (out, split_error)

@@ -409,6 +409,10 @@ pub struct ReviewAction {
     /// written with `tutor config save --set` once the review is accepted.
     #[serde(default, deserialize_with = "present")]
     pub keep: Option<Sp<String>>,
+    /// `KEY=VALUE` entries (separated by spaces or new lines) that another
+    /// step of the plan sets itself: compared with these values, listed apart.
+    #[serde(default, deserialize_with = "present")]
+    pub pin: Option<Sp<String>>,
     /// Key patterns (`*` matches anything) expected to change with a release,
     /// shown with the versions and images (`*_VERSION`, `DOCKER_IMAGE_*` always are).
     #[serde(default)]

@@ -180,6 +180,27 @@ pub fn render_step(step: &CStep, ctx: &Value, r: &Renderer) -> Result<RenderedSt
             plugin: text("plugin", &v.plugin, ctx, r, Escape::None)?,
             target: text("target", &v.target, ctx, r, Escape::None)?,
             keep: keep.split([',', ' ', '\n', '\t']).filter(|k| !k.is_empty()).map(str::to_owned).collect(),
+            pin: match &v.pin {
+                Some(p) => {
+                    let text = text("pin", p, ctx, r, Escape::None)?;
+                    let mut pins = Vec::new();
+                    for w in text.split_whitespace() {
+                        match w.split_once('=') {
+                            Some((k, v)) if !k.is_empty() => pins.push((k.to_owned(), v.to_owned())),
+                            _ => {
+                                return Err(RenderError {
+                                    field: "pin",
+                                    pos: p.pos,
+                                    code: Code::InvalidValue,
+                                    message: format!("`{w}` is not KEY=VALUE"),
+                                });
+                            }
+                        }
+                    }
+                    pins
+                }
+                None => Vec::new(),
+            },
             expected: v.expected.iter().map(|e| e.value.clone()).collect(),
             keep_var,
         }))

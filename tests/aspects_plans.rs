@@ -355,7 +355,7 @@ fn crossing_5_0_from_4_x_needs_an_explicit_xapi_pipeline() {
     let confirm = step_block(&r.stdout, "confirm-vector");
     assert!(confirm.contains("[confirm]") && confirm.contains("plan run aspects-replay-tracking-logs"), "{confirm}");
     assert!(step_block(&r.stdout, "keep-ralph").contains("[skipped]"));
-    assert!(step_block(&r.stdout, "confirm-backup").contains("confirm-vector"), "{}", r.stdout);
+    assert!(step_block(&r.stdout, "review-defaults").contains("confirm-vector"), "{}", r.stdout);
 
     // A fresh install is not asked.
     let r = show(&[
@@ -398,9 +398,10 @@ fn pii_off_is_confirmed_before_5_1_and_the_6_0_frontend_rehearsal_too() {
     );
     let mfe = step_block(&r.stdout, "confirm-mfe-rehearsed");
     assert!(mfe.contains("[confirm] (from aspects-6-0-0)") && mfe.contains("this tutor-mfe (22.1.0)"), "{mfe}");
-    // Both asked before anything changes.
-    let backup = step_block(&r.stdout, "confirm-backup");
-    assert!(backup.contains("confirm-pii-truncation") && backup.contains("confirm-mfe-rehearsed"), "{backup}");
+    // Both asked before anything changes: before the default review, which comes before the backup.
+    let review = step_block(&r.stdout, "review-defaults");
+    assert!(review.contains("confirm-pii-truncation") && review.contains("confirm-mfe-rehearsed"), "{review}");
+    assert!(step_block(&r.stdout, "confirm-backup").contains("needs: review-defaults"), "{}", r.stdout);
 
     let r = show_from_4("6.1.0", &["xapi_pipeline=ralph", "pii_enabled=true", "mfe_enabled=false"]);
     assert!(step_block(&r.stdout, "confirm-pii-truncation").contains("[skipped]"));

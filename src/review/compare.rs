@@ -74,6 +74,8 @@ pub struct Drift {
     pub removed_site: Vec<String>,
     /// Kept at the installed value (the step's `keep`), with that value.
     pub kept: Vec<(String, Shown)>,
+    /// Set by another step of the plan (the step's `pin`), with that value.
+    pub pinned: Vec<(String, Shown)>,
     /// How many keys both loads have; how many of those the site sets itself.
     pub compared: usize,
     pub site_set: usize,
@@ -186,6 +188,7 @@ pub fn compare(
     plugin: &str,
     target: &str,
     kept: &[String],
+    pinned: &[String],
     expected: &[String],
 ) -> Drift {
     let masker = Masker::new(before, after);
@@ -212,6 +215,10 @@ pub fn compare(
         }
         if before.user.contains(k) || after.user.contains(k) {
             d.site_set += 1;
+            continue;
+        }
+        if pinned.iter().any(|p| p == k) {
+            d.pinned.push((k.clone(), masker.show(k, new)));
             continue;
         }
         // Generated on every load until saved: a difference means nothing.
@@ -324,10 +331,11 @@ impl Drift {
                 out.extend(list.iter().map(change));
             }
         }
-        let keyed: [(&str, &Vec<(String, Shown)>); 3] = [
+        let keyed: [(&str, &Vec<(String, Shown)>); 4] = [
             ("new keys", &self.new),
             ("removed keys", &self.removed),
             ("kept at the installed value (`keep`)", &self.kept),
+            ("set by this plan (`pin`)", &self.pinned),
         ];
         for (title, list) in keyed {
             if !list.is_empty() {
@@ -413,7 +421,7 @@ mod tests {
             &["DB_PASSWORD", "OLD_SET", "MINE"],
             &["DB_PASSWORD", "NEW_TOKEN"],
         );
-        let d = compare(&before, &after, "tutor-p", "2.0.0", &[], &["DASHBOARDS".to_owned()]);
+        let d = compare(&before, &after, "tutor-p", "2.0.0", &[], &[], &["DASHBOARDS".to_owned()]);
         let keys = |l: &Vec<Change>| l.iter().map(|c| c.key.clone()).collect::<Vec<_>>();
         assert_eq!(keys(&d.behaviour), ["DB", "SOURCE"]);
         assert_eq!(keys(&d.follow_on), ["URL"]);
@@ -436,14 +444,14 @@ mod tests {
         let raw = json!({"A": "1", "B": "x"});
         let before = snap("1", raw.clone(), json!({"A": "1", "B": "x"}), &[], &[]);
         let after = snap("2", raw, json!({"A": "2", "B": "y"}), &[], &[]);
-        let all = compare(&before, &after, "p", "2", &[], &[]);
+        let all = compare(&before, &after, "p", "2", &[], &[], &[]);
         assert_eq!(all.behaviour.len(), 2);
-        let kept = compare(&before, &after, "p", "2", &["A".to_owned()], &[]);
+        let kept = compare(&before, &after, "p", "2", &["A".to_owned()], &[], &[]);
         assert_eq!(kept.behaviour.len(), 1);
         assert_eq!(kept.kept, [("A".into(), Shown::Value("1".into()))]);
         assert_ne!(all.digest(), kept.digest());
-        assert_eq!(all.digest(), compare(&before, &after, "p", "2", &[], &[]).digest());
-        let none = compare(&before, &before, "p", "1", &[], &[]);
+        assert_eq!(all.digest(), compare(&before, &after, "p", "2", &[], &[], &[]).digest());
+        let none = compare(&before, &before, "p", "1", &[], &[], &[]);
         assert!(none.same() && none.question("").is_none());
     }
 

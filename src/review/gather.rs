@@ -15,6 +15,8 @@ pub struct Spec {
     pub plugin: String,
     pub target: String,
     pub keep: Vec<String>,
+    /// `(KEY, VALUE)` that another step of the plan sets.
+    pub pin: Vec<(String, String)>,
     pub expected: Vec<String>,
     /// The var `keep` is rendered from, to say how to keep a value.
     pub keep_var: Option<String>,
@@ -28,6 +30,10 @@ impl Spec {
         );
         if !self.keep.is_empty() {
             s.push_str(&format!("; keep at the installed value: {}", self.keep.join(", ")));
+        }
+        if !self.pin.is_empty() {
+            let pins: Vec<String> = self.pin.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            s.push_str(&format!("; set by the plan: {}", pins.join(" ")));
         }
         s
     }
@@ -173,6 +179,7 @@ pub async fn gather<R: Runner>(runner: &R, spec: &Spec) -> Result<Reviewed, Stri
     };
     let mut env = vec![("PYTHONPATH".to_owned(), path)];
     env.extend(overrides);
+    env.extend(spec.pin.iter().map(|(k, v)| (format!("TUTOR_{k}"), v.clone())));
     let after = snapshot(&load(env).await?, &format!("with {want}"))?;
     if after.version.as_deref() != Some(spec.target.as_str()) {
         return Err(format!(
@@ -181,7 +188,8 @@ pub async fn gather<R: Runner>(runner: &R, spec: &Spec) -> Result<Reviewed, Stri
             after.version.as_deref().unwrap_or("nothing")
         ));
     }
-    let drift = compare(&before, &after, &spec.plugin, &spec.target, &spec.keep, &spec.expected);
+    let pinned: Vec<String> = spec.pin.iter().map(|(k, _)| k.clone()).collect();
+    let drift = compare(&before, &after, &spec.plugin, &spec.target, &spec.keep, &pinned, &spec.expected);
     // A value that contains a secret is not written on a command line either.
     let written = |k: &str| keep_sets.iter().any(|s| s.starts_with(&format!("{k}=")));
     if let Some(k) = spec
