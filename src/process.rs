@@ -46,6 +46,10 @@ pub struct ProcSpec {
     /// Stdout is a secret (the step reads one and captures its output):
     /// captured, never shown or logged.
     pub secret_stdout: bool,
+    /// With `secret_stdout`: kept exactly as printed, not masked (a default
+    /// review reads tutor's configuration from it, passwords and all; it never
+    /// leaves `plan`).
+    pub raw_stdout: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +209,8 @@ enum Dest {
     ShowAndCapture,
     /// Only kept as the capture: the step's stdout is a secret.
     CaptureOnly,
+    /// Only kept, and not masked: read by `plan` itself, never shown.
+    Raw,
 }
 
 async fn drain<R: AsyncRead + Unpin>(
@@ -219,7 +225,7 @@ async fn drain<R: AsyncRead + Unpin>(
     let (keep, show) = match to {
         Dest::Show => (false, true),
         Dest::ShowAndCapture => (true, true),
-        Dest::CaptureOnly => (true, false),
+        Dest::CaptureOnly | Dest::Raw => (true, false),
     };
     let mut reader = BufReader::new(r);
     let mut buf = Vec::new();
@@ -230,7 +236,8 @@ async fn drain<R: AsyncRead + Unpin>(
             Ok(0) | Err(_) => break,
             Ok(_) => {
                 let text = String::from_utf8_lossy(&buf);
-                let line = secrets.mask(text.trim_end_matches(['\n', '\r']));
+                let text = text.trim_end_matches(['\n', '\r']);
+                let line = if matches!(to, Dest::Raw) { text.to_owned() } else { secrets.mask(text) };
                 if show {
                     log.write_line(&line);
                     sink.line(&step, stream, &line);
@@ -285,6 +292,7 @@ pub async fn run(
     let step: Arc<str> = Arc::from(step);
     let out = child.stdout.take().map(|o| {
         let to = match (spec.capture, spec.secret_stdout) {
+            (_, true) if spec.raw_stdout => Dest::Raw,
             (_, true) => Dest::CaptureOnly,
             (true, false) => Dest::ShowAndCapture,
             (false, false) => Dest::Show,

@@ -103,6 +103,16 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     }
 }
 
+/// A release number, such as `8.1.0` or `v8.1.0-rc1`: a pinned component
+/// (a dbt project's branch, a library) moves with the release.
+fn version_like(v: &Value) -> bool {
+    let Value::String(s) = v else { return false };
+    let s = s.strip_prefix('v').unwrap_or(s);
+    let (core, _) = s.split_once(['-', '+']).unwrap_or((s, ""));
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() >= 2 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
 /// Keys whose change comes with any new release.
 pub const VERSION_KEYS: [&str; 3] = ["*_VERSION", "DOCKER_IMAGE_*", "*_DOCKER_IMAGE"];
 
@@ -233,7 +243,7 @@ pub fn compare(
         let (old, new) = (&before.full[k], &after.full[k]);
         let mut c =
             Change { key: k.to_owned(), old: masker.show(k, old), new: masker.show(k, new), follows: Vec::new() };
-        if is_version(k) {
+        if is_version(k) || (version_like(old) && version_like(new)) {
             d.versions.push(c);
             continue;
         }
@@ -462,5 +472,7 @@ mod tests {
         assert!(secret_name("CLICKHOUSE_ADMIN_PASSWORD") && secret_name("OPENEDX_SECRET_KEY"));
         assert!(secret_name("ASPECTS_XAPI_S3_ACCESS_KEY") && !secret_name("ASPECTS_XAPI_SOURCE"));
         assert!(!secret_name("KEYCLOAK_URL") && secret_name("JWT_RSA_PRIVATE_KEY"));
+        let v = |s: &str| version_like(&Value::String(s.into()));
+        assert!(v("v8.1.0") && v("8.1") && v("1.2.3-rc1") && !v("ralph") && !v("8") && !v("v8.x") && !v("1..2"));
     }
 }

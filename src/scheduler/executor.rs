@@ -248,6 +248,7 @@ async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::
         grace: sh.grace,
         capture: r.capture.is_some(),
         secret_stdout: tainted && r.capture.is_some(),
+        raw_stdout: false,
     };
     let on_spawn = {
         let (sh, id) = (sh.clone(), r.id.clone());

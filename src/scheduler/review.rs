@@ -40,6 +40,7 @@ impl Runner for StepRunner<'_> {
             capture,
             // The loaded configuration holds the site's passwords: never shown or logged.
             secret_stdout: capture,
+            raw_stdout: capture,
         };
         let on_spawn = {
             let (sh, id) = (sh.clone(), r.id.clone());
