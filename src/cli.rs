@@ -89,6 +89,33 @@ pub enum Command {
         #[command(flatten)]
         path: PathArgs,
     },
+    /// Print the plan, compiled with these values, as a workflow for another engine (Argo).
+    Export {
+        /// A plan name on the plan path, or a plan file.
+        plan: String,
+        /// The engine: an Argo `Workflow` (YAML) whose entrypoint is one `dag`.
+        #[arg(long, value_enum, default_value_t)]
+        format: ExportFormat,
+        /// The container image the steps run in (tutor and its plugins installed).
+        #[arg(long, value_name = "IMAGE")]
+        image: String,
+        /// The Kubernetes Secret that holds the secret values, a key per var or fact name (default: PLAN-secrets).
+        #[arg(long, value_name = "NAME")]
+        secret: Option<String>,
+        /// At most this many steps at once (Argo's `parallelism`).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// Go on with independent steps after a failure (`failFast: false`).
+        #[arg(long)]
+        keep_going: bool,
+        /// Leave this step out, as a skipped step (repeatable).
+        #[arg(long, value_name = "ID")]
+        skip: Vec<String>,
+        #[command(flatten)]
+        vars: VarArgs,
+        #[command(flatten)]
+        path: PathArgs,
+    },
     /// Show the compiled order with rendered commands (secrets masked).
     Show {
         /// A plan name on the plan path, or a plan file.
@@ -166,6 +193,13 @@ pub enum Color {
     Auto,
     Always,
     Never,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum ExportFormat {
+    /// An Argo Workflows `Workflow` (argoproj.io/v1alpha1).
+    #[default]
+    Argo,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]

@@ -12,6 +12,7 @@ pub(crate) mod code;
 pub(crate) mod compile;
 pub mod diagnostic;
 pub mod error;
+pub mod export;
 pub(crate) mod graph;
 pub mod journal;
 pub mod lint;

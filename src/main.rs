@@ -94,6 +94,25 @@ fn run(cli: Cli) -> Result<u8, Error> {
             }
             Ok(0)
         }
+        Command::Export { plan: arg, format: _, image, secret, jobs, keep_going, skip, vars, path } => {
+            let p = plan::prepare::prepare(&arg, &path.plans_dirs, &inputs(&vars), &renderer)?;
+            p.notes.iter().for_each(|n| eprintln!("{n}"));
+            let secret = secret.unwrap_or_else(|| format!("{}-secrets", p.compiled.base().name.value));
+            for s in &skip {
+                if !p.compiled.graph.index.contains_key(s) {
+                    return Err(Error::usage(format!("--skip `{s}`: no such step in this plan"), None));
+                }
+            }
+            let opts = plan::export::ArgoOptions { image, secret, jobs, keep_going, skip };
+            let (wf, warnings) = plan::export::argo(&p, &renderer, &opts).map_err(|e| {
+                Error::usage(e.to_string(), Some("leave the step out with --skip ID, or run the plan with `plan run`"))
+            })?;
+            warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+            let yaml =
+                serde_saphyr::to_string(&wf).map_err(|e| Error::usage(format!("cannot write YAML: {e}"), None))?;
+            out(&yaml)?;
+            Ok(0)
+        }
         Command::Show { plan: arg, format, vars, path } => {
             let p = plan::prepare::prepare(&arg, &path.plans_dirs, &inputs(&vars), &renderer)?;
             p.notes.iter().for_each(|n| eprintln!("{n}"));

@@ -639,3 +639,85 @@ fn a_restore_dry_run_checks_the_backup_and_the_machine_and_changes_nothing() {
         "a dry run changed the backup"
     );
 }
+
+#[test]
+fn show_says_the_default_review_will_run_and_what_it_compares() {
+    let r = show_from_4("5.1.0", &["pii_enabled=true", "xapi_pipeline=vector", "keep_defaults=RUN_RALPH"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let review = step_block(&r.stdout, "review-defaults");
+    assert!(review.contains("[review_defaults]"), "{review}");
+    assert!(
+        review.contains(
+            "review_defaults: compare tutor's configuration (root /srv/tutor) with the installed tutor-contrib-aspects and with tutor-contrib-aspects==5.1.0 (downloaded, not installed)"
+        ),
+        "{review}"
+    );
+    assert!(review.contains("keep at the installed value: RUN_RALPH"), "{review}");
+    assert!(!review.contains("set by the plan"), "vector pins nothing: {review}");
+    // The backup and every change wait for it.
+    assert!(step_block(&r.stdout, "confirm-major-upgrade").contains("needs: review-defaults"), "{}", r.stdout);
+
+    // Keeping Ralph: the keys keep-ralph sets are compared with its values.
+    let r = show_from_4("5.1.0", &["pii_enabled=true", "xapi_pipeline=ralph"]);
+    let review = step_block(&r.stdout, "review-defaults");
+    assert!(
+        review.contains(
+            "set by the plan: ASPECTS_XAPI_SOURCE=ralph RUN_RALPH=true RUN_VECTOR=false EVENT_ROUTING_BACKEND_BATCHING_ENABLED=true"
+        ),
+        "{review}"
+    );
+    // Not crossing 5.0.0: nothing is pinned.
+    let r = show(&[
+        "--var",
+        "installed=5.1.0",
+        "--var",
+        "target=6.1.0",
+        "--var",
+        "tutor_version=22.0.2",
+        "--var",
+        "pii_enabled=true",
+        "--var",
+        "xapi_pipeline=ralph",
+    ]);
+    assert!(!step_block(&r.stdout, "review-defaults").contains("set by the plan"), "{}", r.stdout);
+    // Installed already, or a fresh install: nothing to review.
+    let r = show(&[
+        "--var",
+        "installed=",
+        "--var",
+        "target=6.1.0",
+        "--var",
+        "tutor_version=22.0.2",
+        "--var",
+        "pii_enabled=true",
+    ]);
+    assert!(step_block(&r.stdout, "review-defaults").contains("[skipped]"), "{}", r.stdout);
+}
+
+#[test]
+fn a_dry_run_without_tutor_says_it_cannot_compare_and_where_the_run_would_stop() {
+    let dir = Dir::new();
+    let r = dir.plan(&[
+        "run",
+        "aspects-upgrade",
+        "--dry-run",
+        "--var",
+        "target=3.0.3",
+        "--var",
+        "tutor_version=21.0.9",
+        "--var",
+        "installed=3.0.0",
+        "--var",
+        "tutor_root=/srv/tutor",
+        "--var",
+        "tutor=/nonexistent/tutor",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("review_defaults `review-defaults` (read-only; the run compares again before it asks):"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("cannot compare here: cannot read /nonexistent/tutor"), "{}", r.stdout);
+    assert!(r.stdout.contains("(the run would stop at `review-defaults` unless it can)"), "{}", r.stdout);
+}
