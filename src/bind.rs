@@ -261,6 +261,10 @@ pub fn bind(
             continue;
         }
         let (value, origin) = match given.remove(name) {
+            // Unset in the run being resumed (optional, no default): still unset.
+            Some((v, Origin::Journal(_))) if v.is_empty() && d.default.is_none() && !d.is_required() => {
+                (v, Origin::Unset)
+            }
             Some(g) => g,
             None => match &d.default {
                 Some(def) => (def.value.clone(), Origin::Default),

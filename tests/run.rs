@@ -996,3 +996,20 @@ fn a_capture_made_from_a_secret_is_secret() {
     assert!(again.stdout.contains("[derive] started"), "{}", again.stdout);
     assert!(!again.stdout.contains("24-nekoT-terceS"), "{}", again.stdout);
 }
+
+#[test]
+fn a_var_left_unset_stays_unset_on_resume() {
+    // An optional var with choices and no default, not given: the journal
+    // holds it empty, and the resume must not read that as a bad choice.
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: p\nvars:\n  pick: {choices: [a, b]}\nsteps:\n  - id: one\n    run: \"true\"\n  - id: two\n    needs: [one]\n    shell: test -e flag\n";
+    let r = run(&d, plan, &[]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    d.file("flag", "");
+    let r = run(&d, plan, &["--resume"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // Given, a choice is still checked.
+    let r = run(&d, plan, &["--var", "pick=c"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("is not one of its choices"), "{}", r.stderr);
+}
