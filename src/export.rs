@@ -235,6 +235,7 @@ pub fn argo(p: &Prepared, renderer: &Renderer, opts: &ArgoOptions) -> Result<(Va
     let mut warnings = Vec::new();
     // Which steps are in the workflow, and what each waits for once the left-out are gone.
     let mut kept: Vec<Option<RenderedStep>> = vec![None; c.steps.len()];
+    let mut whens: Vec<Option<String>> = vec![None; c.steps.len()];
     for &i in &c.graph.order {
         let d: &StepDecl = &c.steps[i].decl;
         let id = d.id.value.as_str();
@@ -248,14 +249,35 @@ pub fn argo(p: &Prepared, renderer: &Renderer, opts: &ArgoOptions) -> Result<(Va
                     .unwrap_or(false)
             })
         };
+        // A `when` on a capture is decided by Argo, from the task's result.
+        let mut argo_when = None;
+        let mut step = c.steps[i].clone();
         if reads(&d.when) {
-            return Err(refuse(id, "its `when` reads a capture, which only the run knows"));
+            let text = d.when.as_ref().map(|w| w.value.as_str()).unwrap_or_default();
+            let operand = |name: &str| -> Option<String> {
+                if let Some(&from) = capture_of.get(name) {
+                    let task = task_name(&c.steps[from].decl.id.value);
+                    return Some(format!("trim(tasks['{task}'].outputs.result)"));
+                }
+                let b = p.values.values.get(name).filter(|b| !b.secret)?;
+                expr_text(&b.value)
+            };
+            argo_when = Some(when_expr(text, operand).ok_or_else(|| {
+                refuse(
+                    id,
+                    "its `when` reads a capture in a form Argo cannot decide the same way \
+                     (exported: {{eq A B}}, {{ne A B}}, {{#if A}}true{{else}}false{{/if}})",
+                )
+            })?);
+            let mut decl = (*step.decl).clone();
+            decl.when = None;
+            step.decl = std::sync::Arc::new(decl);
         }
         if reads(&d.assert) {
             return Err(refuse(id, "its `assert` reads a capture, which only the run knows"));
         }
-        let r = render_step(&c.steps[i], &ctx, renderer)
-            .map_err(|e| refuse(id, &crate::render::mask(&e.to_string(), &masks)))?;
+        let r =
+            render_step(&step, &ctx, renderer).map_err(|e| refuse(id, &crate::render::mask(&e.to_string(), &masks)))?;
         if r.when == Some(false) {
             continue;
         }
@@ -270,6 +292,7 @@ pub fn argo(p: &Prepared, renderer: &Renderer, opts: &ArgoOptions) -> Result<(Va
             return Err(refuse(id, "its capture is made from a secret, which Argo would show as the task's result"));
         }
         kept[i] = Some(r);
+        whens[i] = argo_when;
     }
     let mut deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); c.steps.len()];
     for &i in &c.graph.order {
@@ -420,6 +443,9 @@ pub fn argo(p: &Prepared, renderer: &Renderer, opts: &ArgoOptions) -> Result<(Va
                 task["arguments"] = json!({"parameters": arguments});
             }
             push_deps(&mut task, &deps[i], c);
+            if let Some(w) = &whens[i] {
+                task["when"] = json!(w);
+            }
             if r.continue_on_error {
                 task["continueOn"] = json!({"failed": true});
             }
@@ -427,6 +453,9 @@ pub fn argo(p: &Prepared, renderer: &Renderer, opts: &ArgoOptions) -> Result<(Va
         } else {
             let mut task = json!({"name": name, "template": name});
             push_deps(&mut task, &deps[i], c);
+            if let Some(w) = &whens[i] {
+                task["when"] = json!(w);
+            }
             tasks.push(task);
         }
         templates.push(Value::Object(template));
@@ -485,6 +514,39 @@ pub fn argo(p: &Prepared, renderer: &Renderer, opts: &ArgoOptions) -> Result<(Va
     Ok((wf, warnings))
 }
 
+/// A text as a literal of Argo's expression language (single-quoted);
+/// `None` when it holds `}}`, which would end Argo's tag.
+fn expr_text(v: &str) -> Option<String> {
+    (!v.contains("}}")).then(|| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'")))
+}
+
+/// `{{eq A B}}`, `{{ne A B}}` or `{{#if A}}true{{else}}false{{/if}}` as an
+/// Argo expression tag: the task's result is a variable there, never
+/// spliced into the expression's text. `None` for any other form.
+fn when_expr(text: &str, operand: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let t = text.trim();
+    let value = |w: &str| -> Option<String> {
+        if let Some(q) = w.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
+            return expr_text(q);
+        }
+        if let Some(q) = w.strip_prefix('\'').and_then(|w| w.strip_suffix('\'')) {
+            return expr_text(q);
+        }
+        w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_').then(|| operand(w)).flatten()
+    };
+    if let Some(name) = t.strip_prefix("{{#if ").and_then(|t| t.strip_suffix("}}true{{else}}false{{/if}}")) {
+        return Some(format!("{{{{= {} != '' }}}}", value(name.trim())?));
+    }
+    if let Some(inner) = t.strip_prefix("{{").and_then(|t| t.strip_suffix("}}")) {
+        let words: Vec<&str> = inner.split_whitespace().collect();
+        if let [op @ ("eq" | "ne"), a, b] = words.as_slice() {
+            let sym = if *op == "eq" { "==" } else { "!=" };
+            return Some(format!("{{{{= {} {sym} {} }}}}", value(a)?, value(b)?));
+        }
+    }
+    None
+}
+
 fn push_deps(task: &mut Value, deps: &BTreeSet<usize>, c: &crate::compile::Compiled) {
     if !deps.is_empty() {
         task["dependencies"] = json!(deps.iter().map(|&n| task_name(&c.steps[n].decl.id.value)).collect::<Vec<_>>());
@@ -509,5 +571,27 @@ mod tests {
         assert_eq!(script(&s, &format!("echo 'it''s' {tag}")), "echo 'it''s' \"${PLAN_CAPTURE_TAG}\"");
         assert_eq!(letters(0), "a");
         assert_eq!(letters(27), "bb");
+    }
+
+    #[test]
+    fn a_when_on_a_capture_becomes_an_argo_expression_or_nothing() {
+        let op = |n: &str| match n {
+            "tag" => Some("trim(tasks['tag'].outputs.result)".to_owned()),
+            "deploy" => expr_text("k8s"),
+            _ => None,
+        };
+        assert_eq!(when_expr("{{eq tag \"v1\"}}", op).unwrap(), "{{= trim(tasks['tag'].outputs.result) == 'v1' }}");
+        assert_eq!(when_expr("{{ne tag deploy}}", op).unwrap(), "{{= trim(tasks['tag'].outputs.result) != 'k8s' }}");
+        assert_eq!(
+            when_expr("{{#if tag}}true{{else}}false{{/if}}", op).unwrap(),
+            "{{= trim(tasks['tag'].outputs.result) != '' }}"
+        );
+        assert_eq!(
+            when_expr("{{eq tag \"it's\"}}", op).unwrap(),
+            "{{= trim(tasks['tag'].outputs.result) == 'it\\'s' }}"
+        );
+        assert!(when_expr("{{eq tag \"}}\"}}", op).is_none());
+        assert!(when_expr("{{eq (trim tag) \"x\"}}", op).is_none());
+        assert!(when_expr("{{eq nope \"x\"}}", op).is_none());
     }
 }
