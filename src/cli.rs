@@ -111,6 +111,9 @@ pub enum Command {
         /// Leave this step out, as a skipped step (repeatable).
         #[arg(long, value_name = "ID")]
         skip: Vec<String>,
+        /// Mount a PersistentVolumeClaim in every step, e.g. `tutor-root:/srv/tutor` (repeatable).
+        #[arg(long, value_name = "CLAIM:PATH")]
+        pvc: Vec<String>,
         #[command(flatten)]
         vars: VarArgs,
         #[command(flatten)]

@@ -33,6 +33,8 @@ pub struct ArgoOptions {
     pub keep_going: bool,
     /// `--skip`: left out, as a skipped step.
     pub skip: Vec<String>,
+    /// `--pvc CLAIM:PATH`: PersistentVolumeClaims mounted in every step (the tutor root).
+    pub volumes: Vec<(String, String)>,
 }
 
 /// Why a plan cannot be exported faithfully.
@@ -425,6 +427,15 @@ pub fn argo(p: &Prepared, renderer: &Renderer, opts: &ArgoOptions) -> Result<(Va
                 if let Some(cwd) = &r.cwd {
                     b.insert("workingDir".into(), json!(cwd));
                 }
+                if !opts.volumes.is_empty() {
+                    let mounts: Vec<Value> = opts
+                        .volumes
+                        .iter()
+                        .enumerate()
+                        .map(|(n, (_, at))| json!({"name": format!("volume-{n}"), "mountPath": at}))
+                        .collect();
+                    b.insert("volumeMounts".into(), Value::Array(mounts));
+                }
             }
             if !inputs.is_empty() {
                 template.insert("inputs".into(), json!({"parameters": inputs}));
@@ -496,6 +507,16 @@ pub fn argo(p: &Prepared, renderer: &Renderer, opts: &ArgoOptions) -> Result<(Va
     }
     if let Some(j) = opts.jobs {
         spec["parallelism"] = json!(j);
+    }
+    if !opts.volumes.is_empty() {
+        spec["volumes"] = opts
+            .volumes
+            .iter()
+            .enumerate()
+            .map(
+                |(n, (claim, _))| json!({"name": format!("volume-{n}"), "persistentVolumeClaim": {"claimName": claim}}),
+            )
+            .collect();
     }
     let mut annotations = json!({"plan.name": plan_name});
     if !needed_secrets.is_empty() {

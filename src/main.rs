@@ -94,7 +94,21 @@ fn run(cli: Cli) -> Result<u8, Error> {
             }
             Ok(0)
         }
-        Command::Export { plan: arg, format: _, image, secret, jobs, keep_going, skip, vars, path } => {
+        Command::Export { plan: arg, format: _, image, secret, jobs, keep_going, skip, pvc, vars, path } => {
+            let mut volumes = Vec::new();
+            for v in &pvc {
+                match v.split_once(':') {
+                    Some((claim, at)) if !claim.is_empty() && at.starts_with('/') => {
+                        volumes.push((claim.to_owned(), at.to_owned()))
+                    }
+                    _ => {
+                        return Err(Error::usage(
+                            format!("--pvc `{v}`: expected CLAIM:/absolute/path"),
+                            Some("e.g. --pvc tutor-root:/srv/tutor"),
+                        ));
+                    }
+                }
+            }
             let p = plan::prepare::prepare(&arg, &path.plans_dirs, &inputs(&vars), &renderer)?;
             p.notes.iter().for_each(|n| eprintln!("{n}"));
             let secret = secret.unwrap_or_else(|| format!("{}-secrets", p.compiled.base().name.value));
@@ -103,7 +117,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
                     return Err(Error::usage(format!("--skip `{s}`: no such step in this plan"), None));
                 }
             }
-            let opts = plan::export::ArgoOptions { image, secret, jobs, keep_going, skip };
+            let opts = plan::export::ArgoOptions { image, secret, jobs, keep_going, skip, volumes };
             let (wf, warnings) = plan::export::argo(&p, &renderer, &opts).map_err(|e| {
                 Error::usage(e.to_string(), Some("leave the step out with --skip ID, or run the plan with `plan run`"))
             })?;

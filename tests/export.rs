@@ -94,7 +94,18 @@ fn every_shipped_plan_and_fixture_that_exports_is_a_valid_argo_workflow() {
         ),
         (
             "upgrade-fresh-6.1.0-k8s",
-            &["--var", "target=6.1.0", "--var", "installed=", "--var", "tutor_version=22.0.2", "--var", "deploy=k8s"],
+            &[
+                "--var",
+                "target=6.1.0",
+                "--var",
+                "installed=",
+                "--var",
+                "tutor_version=22.0.2",
+                "--var",
+                "deploy=k8s",
+                "--pvc",
+                "tutor-root:/srv/tutor",
+            ],
         ),
         (
             "upgrade-4.0.0-6.1.0-ralph-dev",
@@ -134,6 +145,13 @@ fn every_shipped_plan_and_fixture_that_exports_is_a_valid_argo_workflow() {
     ];
     for (name, args) in cases {
         let r = export(&[&["aspects-upgrade"], ASPECTS_FACTS, args].concat());
+        if name.contains("k8s") {
+            assert!(
+                r.stdout.contains("claimName: tutor-root") && r.stdout.contains("mountPath: /srv/tutor"),
+                "{}",
+                r.stdout
+            );
+        }
         files.push(write(dir.path(), name, &r));
     }
     let restore = [
