@@ -21,17 +21,6 @@ static VENV_LOCK: Mutex<()> = Mutex::new(());
 const TUTOR_21: &str = "21.0.9";
 const TUTOR_22: &str = "22.0.2";
 
-fn sh(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A venv under target/ with exactly these versions installed (created once,
 /// reset each time); `aspects` empty: Tutor alone, Aspects uninstalled.
 fn venv(tutor: &str, aspects: &str) -> PathBuf {

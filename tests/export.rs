@@ -22,29 +22,23 @@ fn export(args: &[&str]) -> Run {
 fn validate(files: &[PathBuf]) {
     let venv = python_venv("argo-check", &["check-jsonschema==0.39.0", "PyYAML==6.0.4"]);
     let argo = root().join("tests/argo");
-    let out = Command::new(venv.join("bin/check-jsonschema"))
-        .arg("--schemafile")
-        .arg(argo.join("workflow.strict.schema.json"))
-        .args(files)
-        .output()
-        .expect("check-jsonschema");
-    assert!(
-        out.status.success(),
-        "the schema refuses an export:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = Command::new(venv.join("bin/python"))
-        .arg(argo.join("check-dag.py"))
-        .args(files)
-        .output()
-        .expect("check-dag.py");
-    assert!(
-        out.status.success(),
-        "check-dag.py refuses an export:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let schema = argo.join("workflow.strict.schema.json");
+    let checks = [
+        (
+            "the schema",
+            Command::new(venv.join("bin/check-jsonschema")).arg("--schemafile").arg(&schema).args(files).output(),
+        ),
+        ("check-dag.py", Command::new(venv.join("bin/python")).arg(argo.join("check-dag.py")).args(files).output()),
+    ];
+    for (what, out) in checks {
+        let out = out.unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+        assert!(
+            out.status.success(),
+            "{what} refuses an export:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 fn write(dir: &Path, name: &str, r: &Run) -> PathBuf {

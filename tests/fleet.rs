@@ -16,17 +16,6 @@ const TUTOR: &str = "21.0.9";
 const FROM: &str = "3.0.0";
 const TARGET: &str = "3.0.3";
 
-fn sh(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A host's own venv (kept under target/ between runs, reset to Aspects FROM each time).
 fn host_venv(host: &str) -> PathBuf {
     let dir = target_dir().join("e2e").join(format!("fleet-{host}"));

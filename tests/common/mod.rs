@@ -212,3 +212,15 @@ pub fn crash_plan_when(dir: &Path, args: &[&str], files: &[&str]) {
     child.kill().expect("SIGKILL plan");
     child.wait().expect("wait");
 }
+
+/// Runs a command that must succeed; its stdout.
+pub fn sh(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
