@@ -967,9 +967,6 @@ fn any_tutor_plugin_gets_the_default_review_each_group_shown() {
         "tutor-contrib-driftcheck==1.0.0",
     ]));
     let _installed = Installed(&venv, "tutor-contrib-driftcheck");
-    site.tutor(&["plugins", "enable", "driftcheck"]);
-    site.tutor(&["config", "save", "--set", "DRIFTCHECK_LIMIT=15", "--set", "DRIFTCHECK_SITE_SETTING=mine"]);
-    let password = site.printvalue("DRIFTCHECK_PASSWORD");
     let index = [("PIP_FIND_LINKS", links.as_str()), ("PIP_NO_INDEX", "1")];
     let args = [
         "run",
@@ -981,6 +978,17 @@ fn any_tutor_plugin_gets_the_default_review_each_group_shown() {
         "--var",
         "name=driftcheck",
     ];
+    // Installed but not enabled in this project: nothing of it loads, and the review says so.
+    let r = site.plan(&[&args[..], &["--dry-run"]].concat(), &index);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("tutor-contrib-driftcheck 1.0.0 is installed but this tutor project does not enable it"),
+        "{}",
+        r.stdout
+    );
+    site.tutor(&["plugins", "enable", "driftcheck"]);
+    site.tutor(&["config", "save", "--set", "DRIFTCHECK_LIMIT=15", "--set", "DRIFTCHECK_SITE_SETTING=mine"]);
+    let password = site.printvalue("DRIFTCHECK_PASSWORD");
 
     let r = site.plan(&[&args[..], &["--dry-run"]].concat(), &index);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);

@@ -11,6 +11,9 @@ use serde_json::Value;
 pub struct Snapshot {
     /// The plugin distribution's version that loaded; `None`: not installed.
     pub version: Option<String>,
+    /// Whether the project enables a tutor plugin of that distribution.
+    #[serde(default = "yes")]
+    pub enabled: bool,
     /// Keys the site sets itself (config.yml, `TUTOR_*` overrides).
     #[serde(default)]
     pub user: BTreeSet<String>,
@@ -23,6 +26,10 @@ pub struct Snapshot {
     /// The effective configuration, rendered.
     #[serde(default)]
     pub full: BTreeMap<String, Value>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A value as the review may show it.
@@ -60,6 +67,8 @@ pub struct Change {
 pub struct Drift {
     pub plugin: String,
     pub installed: Option<String>,
+    /// Installed, but this tutor project does not enable it: nothing of it loads.
+    pub disabled: bool,
     pub target: String,
     /// Defaults that change what runs or where data goes: everything changed
     /// that is not a version, an image, an expected key or a follow-on.
@@ -293,7 +302,7 @@ pub fn compare(
 impl Drift {
     /// Nothing to compare: the target is what is installed, or the plugin is not installed.
     pub fn same(&self) -> bool {
-        self.installed.as_deref() == Some(self.target.as_str()) || self.installed.is_none()
+        self.installed.as_deref() == Some(self.target.as_str()) || self.installed.is_none() || self.disabled
     }
 
     pub fn is_empty(&self) -> bool {
@@ -315,6 +324,13 @@ impl Drift {
             }
             Some(i) if i == &self.target => {
                 out.push(format!("{} {i} is installed already: no defaults to compare", self.plugin));
+                return out;
+            }
+            Some(i) if self.disabled => {
+                out.push(format!(
+                    "{} {i} is installed but this tutor project does not enable it (`tutor plugins list`): none of its configuration loads, no defaults to compare",
+                    self.plugin
+                ));
                 return out;
             }
             Some(i) => out.push(format!(
@@ -399,6 +415,7 @@ mod tests {
     fn snap(version: &str, raw: Value, full: Value, user: &[&str], unique: &[&str]) -> Snapshot {
         Snapshot {
             version: Some(version.to_owned()),
+            enabled: true,
             user: user.iter().map(|s| s.to_string()).collect(),
             unique: unique.iter().map(|s| s.to_string()).collect(),
             raw: serde_json::from_value(raw).unwrap(),

@@ -13,7 +13,7 @@ sys.stdout = sys.stderr  # tutor's notices must not mix with the JSON
 from importlib import metadata
 
 from tutor import config as tutor_config
-from tutor import hooks
+from tutor import hooks, plugins
 
 root, dist = sys.argv[1], sys.argv[2]
 try:
@@ -23,6 +23,12 @@ except metadata.PackageNotFoundError:
 
 hooks.Actions.CORE_READY.do()
 hooks.Actions.PROJECT_ROOT_READY.do(root)
+# Whether this project enables the distribution's tutor plugin(s): if not, none of it loads.
+try:
+    names = {ep.name for ep in metadata.distribution(dist).entry_points if ep.group == "tutor.plugin.v1"}
+except metadata.PackageNotFoundError:
+    names = set()
+enabled = bool(names & set(plugins.iter_loaded()))
 user = tutor_config.get_user(root)
 base = tutor_config.get_base()
 defaults = tutor_config.get_defaults()
@@ -34,6 +40,7 @@ raw.update(base)
 json.dump(
     {
         "version": version,
+        "enabled": enabled,
         "user": sorted(user),
         "unique": sorted(unique),
         "raw": raw,

@@ -113,11 +113,12 @@ pub async fn gather<R: Runner>(runner: &R, spec: &Spec) -> Result<Reviewed, Stri
     };
     let before = snapshot(&load(Vec::new()).await?, "as installed")?;
     let same = |d: Drift| Reviewed { drift: d, keep_sets: Vec::new() };
-    if before.version.is_none() || before.version.as_deref() == Some(spec.target.as_str()) {
+    if before.version.is_none() || before.version.as_deref() == Some(spec.target.as_str()) || !before.enabled {
         return Ok(same(Drift {
             plugin: spec.plugin.clone(),
             installed: before.version.clone(),
             target: spec.target.clone(),
+            disabled: !before.enabled,
             ..Drift::default()
         }));
     }
