@@ -143,11 +143,10 @@ fn arg(s: &Sentinels, word: &str) -> String {
 /// place it stands in (inside double quotes, or bare).
 fn script(s: &Sentinels, text: &str) -> String {
     let mut out = String::new();
-    let mut in_double = false;
+    let (mut in_single, mut in_double) = (false, false);
     for p in s.split(text) {
         match p {
             Ok(lit) => {
-                let mut in_single = false;
                 let mut chars = lit.chars().peekable();
                 // Track the quoting the rendered text leaves open: the renderer
                 // closes every quote it opens, so only the plan's own quotes count.
@@ -163,6 +162,8 @@ fn script(s: &Sentinels, text: &str) -> String {
                 }
                 out.push_str(lit);
             }
+            // Inside single quotes nothing expands: close them around the reference.
+            Err(r) if in_single => out.push_str(&format!("'\"${{{}}}\"'", env_name(r))),
             Err(r) if in_double => out.push_str(&format!("${{{}}}", env_name(r))),
             Err(r) => out.push_str(&format!("\"${{{}}}\"", env_name(r))),
         }
@@ -590,6 +591,8 @@ mod tests {
             "echo \"${PLAN_SECRET_PASSWORD}\" \"v=${PLAN_CAPTURE_TAG}\""
         );
         assert_eq!(script(&s, &format!("echo 'it''s' {tag}")), "echo 'it''s' \"${PLAN_CAPTURE_TAG}\"");
+        assert_eq!(script(&s, &format!("echo 'v={tag}.'")), "echo 'v='\"${PLAN_CAPTURE_TAG}\"'.'");
+        assert_eq!(script(&s, &format!("echo \"a\\\"b\" {pw}")), "echo \"a\\\"b\" \"${PLAN_SECRET_PASSWORD}\"");
         assert_eq!(letters(0), "a");
         assert_eq!(letters(27), "bb");
     }

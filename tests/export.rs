@@ -304,3 +304,34 @@ fn what_argo_cannot_do_the_same_way_is_refused_by_name() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("error[dependency-cycle]") && r.stdout.is_empty(), "{}", r.stderr);
 }
+
+#[test]
+fn an_exported_script_reads_a_secret_as_data_in_every_quoting_context() {
+    // The same step run by `plan run` and as Argo would run the exported
+    // script (the secret in the environment, `sh -eu`): the same output, and
+    // the value, full of shell syntax, never runs.
+    let dir = Dir::new();
+    let value = "it's \"$HOME\"; echo pwned `id` $(id) \\ end";
+    let file = dir.file(
+        "p.yaml",
+        "apiVersion: plan/v1\nname: q\nvars:\n  pw: {required: true, secret: true}\nsteps:\n  - id: show\n    shell: |\n      printf '%s|' 'single={{pw}}.' \"double={{pw}}.\" bare={{pw}}\n",
+    );
+    let file = file.display().to_string();
+    let r = export(&[&file, "--var", &format!("pw={value}")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains("pwned"), "the secret is in the export: {}", r.stdout);
+    let wf: serde_json::Value = serde_saphyr::from_str(&r.stdout).expect("YAML");
+    let source = wf["spec"]["templates"][1]["script"]["source"].as_str().expect("a script").to_owned();
+    let out = Command::new("sh").args(["-eu", "-c", &source]).env("PLAN_SECRET_PW", value).output().expect("sh");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let argo = String::from_utf8_lossy(&out.stdout).into_owned();
+    let want = format!("single={value}.|double={value}.|bare={value}|");
+    assert_eq!(argo, want, "the exported script:\n{source}");
+    // And what `plan run` prints for the same step.
+    let state = dir.path().join("state").display().to_string();
+    let r = dir.plan(&["run", &file, "--var", &format!("pw={value}"), "--state-dir", &state]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let log = std::fs::read_dir(dir.path().join("state/runs")).expect("runs").flatten().next().expect("a run").path();
+    let logged = std::fs::read_to_string(log.join("logs/show.log")).unwrap_or_default();
+    assert!(!logged.contains("pwned"), "plan run's log shows the secret");
+}
