@@ -393,6 +393,14 @@ pub fn argo(p: &Prepared, renderer: &Renderer, opts: &ArgoOptions) -> Result<(Va
             }
             no_tags(id, cwd)?;
         }
+        let mut task = json!({"name": name, "template": name});
+        if !deps[i].is_empty() {
+            task["dependencies"] =
+                json!(deps[i].iter().map(|&n| task_name(&c.steps[n].decl.id.value)).collect::<Vec<_>>());
+        }
+        if let Some(w) = &whens[i] {
+            task["when"] = json!(w);
+        }
         let body = ["container", "script"].into_iter().find(|k| template.contains_key(*k));
         if let Some(body) = body {
             // The run-time values first: Kubernetes expands `$(NAME)` in an env
@@ -450,26 +458,14 @@ pub fn argo(p: &Prepared, renderer: &Renderer, opts: &ArgoOptions) -> Result<(Va
             if let Some(t) = r.timeout {
                 template.insert("activeDeadlineSeconds".into(), json!(t.as_secs().max(1)));
             }
-            let mut task = json!({"name": name, "template": name});
             if !arguments.is_empty() {
                 task["arguments"] = json!({"parameters": arguments});
-            }
-            push_deps(&mut task, &deps[i], c);
-            if let Some(w) = &whens[i] {
-                task["when"] = json!(w);
             }
             if r.continue_on_error {
                 task["continueOn"] = json!({"failed": true});
             }
-            tasks.push(task);
-        } else {
-            let mut task = json!({"name": name, "template": name});
-            push_deps(&mut task, &deps[i], c);
-            if let Some(w) = &whens[i] {
-                task["when"] = json!(w);
-            }
-            tasks.push(task);
         }
+        tasks.push(task);
         templates.push(Value::Object(template));
     }
     if tasks.is_empty() {
@@ -567,12 +563,6 @@ fn when_expr(text: &str, operand: impl Fn(&str) -> Option<String>) -> Option<Str
         }
     }
     None
-}
-
-fn push_deps(task: &mut Value, deps: &BTreeSet<usize>, c: &crate::compile::Compiled) {
-    if !deps.is_empty() {
-        task["dependencies"] = json!(deps.iter().map(|&n| task_name(&c.steps[n].decl.id.value)).collect::<Vec<_>>());
-    }
 }
 
 #[cfg(test)]

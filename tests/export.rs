@@ -68,6 +68,19 @@ const ASPECTS_FACTS: &[&str] = &[
     "sets_batching=false",
 ];
 
+/// tutor-plugin-upgrade for tutor-mfe 22.1.0, its facts given.
+const PLUGIN_FACTS: &[&str] = &[
+    "tutor-plugin-upgrade",
+    "--var",
+    "plugin=tutor-mfe",
+    "--var",
+    "version=22.1.0",
+    "--var",
+    "tutor_version=22.0.2",
+    "--var",
+    "tutor_root=/srv/tutor",
+];
+
 #[test]
 fn every_shipped_plan_and_fixture_that_exports_is_a_valid_argo_workflow() {
     let dir = Dir::new();
@@ -186,26 +199,15 @@ fn every_shipped_plan_and_fixture_that_exports_is_a_valid_argo_workflow() {
     assert!(!replay.stdout.contains("s3cr3t-0f-the-logs"), "the secret is in the export:\n{}", replay.stdout);
     assert!(replay.stdout.contains("secretKeyRef:"), "{}", replay.stdout);
     files.push(write(dir.path(), "replay", &replay));
-    let plugin = [
-        "tutor-plugin-upgrade",
-        "--var",
-        "plugin=tutor-mfe",
-        "--var",
-        "version=22.1.0",
-        "--var",
-        "tutor_version=22.0.2",
-        "--var",
-        "tutor_root=/srv/tutor",
-    ];
     files.push(write(
         dir.path(),
         "plugin-fresh",
-        &export(&[&plugin[..], &["--var", "installed=", "--var", "images=mfe"]].concat()),
+        &export(&[PLUGIN_FACTS, &["--var", "installed=", "--var", "images=mfe"]].concat()),
     ));
     files.push(write(
         dir.path(),
         "plugin-upgrade",
-        &export(&[&plugin[..], &["--var", "installed=22.0.0", "--skip", "review-defaults"]].concat()),
+        &export(&[PLUGIN_FACTS, &["--var", "installed=22.0.0", "--skip", "review-defaults"]].concat()),
     ));
     // Fixtures: every one that is a valid base plan exports with the values it needs.
     let fixtures: &[(&str, &[&str])] = &[
@@ -257,19 +259,7 @@ fn a_small_plan_exports_exactly_as_its_golden_file() {
 fn what_argo_cannot_do_the_same_way_is_refused_by_name() {
     let dir = Dir::new();
     // The default review runs against this machine's tutor.
-    let r = export(&[
-        "tutor-plugin-upgrade",
-        "--var",
-        "plugin=tutor-mfe",
-        "--var",
-        "version=22.1.0",
-        "--var",
-        "tutor_version=22.0.2",
-        "--var",
-        "tutor_root=/srv/tutor",
-        "--var",
-        "installed=22.0.0",
-    ]);
+    let r = export(&[PLUGIN_FACTS, &["--var", "installed=22.0.0"]].concat());
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("step `review-defaults` cannot be exported to Argo faithfully"), "{}", r.stderr);
     assert!(r.stdout.is_empty(), "half a workflow was printed: {}", r.stdout);
