@@ -89,6 +89,60 @@ impl LogFile {
     }
 }
 
+/// What tells a process from a later one that got the same pid: its pidfs
+/// inode where the kernel has pidfs (Linux 6.9 and later: a number never
+/// given to another process until the machine restarts; three system calls,
+/// about 2 µs), else its start time from `/proc/PID/stat` (about 11 µs: the
+/// kernel formats the whole line). Read once per step, right after it starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Birth {
+    pub start_time: Option<u64>,
+    pub pidfs: Option<u64>,
+}
+
+impl Birth {
+    /// The process at `pid` now.
+    pub fn of(pid: i32) -> Birth {
+        if pidfs_available() {
+            Birth { start_time: None, pidfs: pidfs_inode(pid) }
+        } else {
+            Birth { start_time: start_time(pid), pidfs: None }
+        }
+    }
+
+    /// Whether the process at `pid` now is known to be another process than
+    /// the one recorded. A process that is gone is not another one (its group
+    /// may still run); one recorded by its pidfs inode on a machine that no
+    /// longer has pidfs (it restarted into an older kernel) is another one.
+    pub fn is_other_than(&self, pid: i32) -> bool {
+        match (self.pidfs, self.start_time) {
+            (Some(then), _) if pidfs_available() => pidfs_inode(pid).is_some_and(|now| now != then),
+            (Some(_), _) => start_time(pid).is_some(),
+            (None, Some(then)) => start_time(pid).is_some_and(|now| now != then),
+            (None, None) => false,
+        }
+    }
+}
+
+/// The pidfs inode of a live (or not yet reaped) process.
+fn pidfs_inode(pid: i32) -> Option<u64> {
+    use rustix::process::{Pid as RPid, PidfdFlags, pidfd_open};
+    let fd = pidfd_open(RPid::from_raw(pid)?, PidfdFlags::empty()).ok()?;
+    rustix::fs::fstat(&fd).ok().map(|st| st.st_ino)
+}
+
+/// Whether pidfds live on pidfs here (their inode numbers then name processes).
+fn pidfs_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        const PIDFS_MAGIC: u64 = 0x5049_4446;
+        rustix::process::pidfd_open(rustix::process::getpid(), rustix::process::PidfdFlags::empty())
+            .ok()
+            .and_then(|fd| rustix::fs::fstatfs(&fd).ok())
+            .is_some_and(|st| st.f_type as u64 == PIDFS_MAGIC)
+    })
+}
+
 /// When a process started, in clock ticks since boot (`/proc/PID/stat` field 22):
 /// with the pid, it names one process even after the pid is reused.
 pub fn start_time(pid: i32) -> Option<u64> {
@@ -153,14 +207,10 @@ pub fn marked(run_id: &str) -> Vec<(String, i32)> {
 /// left. Returns the groups that were there. A group is only touched if its
 /// leader is gone or is the same process (same start time) as recorded, so a
 /// reused pid is never signalled.
-pub fn stop_leftover_groups(groups: &[(i32, Option<u64>)], grace: Duration) -> Vec<i32> {
+pub fn stop_leftover_groups(groups: &[(i32, Birth)], grace: Duration) -> Vec<i32> {
     let ours: Vec<i32> = groups
         .iter()
-        .filter(|&&(pgid, recorded)| {
-            pgid > 1
-                && group_alive(pgid)
-                && !matches!((start_time(pgid), recorded), (Some(now), Some(then)) if now != then)
-        })
+        .filter(|&&(pgid, recorded)| pgid > 1 && group_alive(pgid) && !recorded.is_other_than(pgid))
         .map(|&(pgid, _)| pgid)
         .collect();
     for &pgid in &ours {
@@ -387,4 +437,45 @@ async fn stop_within(
     }
     signal_group(pgid, Signal::SIGKILL);
     child.wait().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sleeper() -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new("sleep").arg("30").process_group(0).spawn().expect("sleep")
+    }
+
+    fn alive(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| !s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+    }
+
+    /// What names a process tells it from another one with its pid, and a
+    /// resume stops a recorded group only when its leader is the one recorded.
+    #[test]
+    fn a_group_is_stopped_only_when_its_leader_is_the_recorded_one() {
+        let (mut ours, mut stranger) = (sleeper(), sleeper());
+        let (p, q) = (ours.id() as i32, stranger.id() as i32);
+        let birth = Birth::of(p);
+        assert!(birth.pidfs.is_some() || birth.start_time.is_some(), "{birth:?}");
+        assert!(!birth.is_other_than(p));
+        // The stranger's pid recorded with our leader's birth: a reused pid.
+        assert!(birth.is_other_than(q), "{birth:?} names {q} too");
+        // Where the kernel has no pidfs, the start time (clock ticks since
+        // boot) tells them apart, unless both started in the same tick.
+        let by_time = Birth { start_time: start_time(p), pidfs: None };
+        assert!(!by_time.is_other_than(p));
+        assert_eq!(by_time.is_other_than(q), start_time(q) != by_time.start_time);
+        let stopped = stop_leftover_groups(&[(p, birth), (q, birth)], Duration::from_secs(2));
+        assert_eq!(stopped, vec![p]);
+        let _ = ours.wait();
+        assert!(alive(q), "the stranger's group was signalled");
+        // A leader that is gone is not another process: its group may still run.
+        assert!(!birth.is_other_than(p) || alive(p), "{birth:?}");
+        let _ = stranger.kill();
+        let _ = stranger.wait();
+    }
 }

@@ -256,7 +256,7 @@ fn check_only(c: &Compiled, only: &HashSet<usize>, earlier: &HashMap<usize, Earl
 /// A crashed run may have left a step's processes behind: never run a step
 /// again while its previous attempt is still going.
 fn stop_leftovers(r: &RunSummary, grace: Duration) {
-    let mut cut_off: Vec<(String, i32, Option<u64>)> = r
+    let mut cut_off: Vec<(String, i32, crate::process::Birth)> = r
         .steps
         .iter()
         .filter(|s| matches!(s.status, Status::Interrupted | Status::Running))
@@ -266,10 +266,10 @@ fn stop_leftovers(r: &RunSummary, grace: Duration) {
     // `plan` died (not journaled yet), or one that left its group (`setsid`).
     for (step, pgid) in crate::process::marked(&r.run_id) {
         if !cut_off.iter().any(|(_, g, _)| *g == pgid) {
-            cut_off.push((step, pgid, None));
+            cut_off.push((step, pgid, crate::process::Birth::default()));
         }
     }
-    let groups: Vec<(i32, Option<u64>)> = cut_off.iter().map(|(_, g, s)| (*g, *s)).collect();
+    let groups: Vec<(i32, crate::process::Birth)> = cut_off.iter().map(|(_, g, s)| (*g, *s)).collect();
     let stopped = crate::process::stop_leftover_groups(&groups, grace);
     for (id, pgid, _) in cut_off.iter().filter(|(_, g, _)| stopped.contains(g)) {
         eprintln!("stopped the processes step `{id}` left running in run {} (process group {pgid})", r.run_id);

@@ -43,8 +43,12 @@ pub enum Event {
     StepSpawned {
         step: String,
         pgid: i32,
+        /// The leader's start time (clock ticks since boot), where the kernel has no pidfs.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         start_time: Option<u64>,
+        /// The leader's pidfs inode (Linux 6.9 and later): names it even after its pid is reused.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pidfs: Option<u64>,
     },
     StepFinished {
         step: String,

@@ -44,8 +44,8 @@ pub struct StepState {
     pub capture: Option<String>,
     /// The capture was made from a secret (journaled masked).
     pub secret_capture: bool,
-    /// The process group of an attempt that has not finished, and its leader's start time.
-    pub process: Option<(i32, Option<u64>)>,
+    /// The process group of an attempt that has not finished, and what names its leader.
+    pub process: Option<(i32, crate::process::Birth)>,
 }
 
 impl RunSummary {
@@ -87,9 +87,9 @@ impl RunSummary {
                     s.definition = Some(definition.clone());
                     s.log = Some(log.clone());
                 }
-                Event::StepSpawned { step, pgid, start_time } => {
+                Event::StepSpawned { step, pgid, start_time, pidfs } => {
                     let s = states.entry(step.clone()).or_insert_with(|| blank(step));
-                    s.process = Some((*pgid, *start_time));
+                    s.process = Some((*pgid, crate::process::Birth { start_time: *start_time, pidfs: *pidfs }));
                 }
                 Event::StepFinished {
                     step,

@@ -86,6 +86,22 @@ impl Shared {
         let _ = self.stop.send(Cancel::Graceful);
     }
 
+    /// How a step's process starts: its process group, and what names the
+    /// group's leader, are journaled as soon as it exists.
+    pub(super) fn launch(sh: &Arc<Shared>, step: &str) -> process::Launch {
+        let (sh, step) = (sh.clone(), step.to_owned());
+        let on_spawn = move |pgid: i32| {
+            let birth = process::Birth::of(pgid);
+            sh.write_unsynced(&Event::StepSpawned {
+                step: step.clone(),
+                pgid,
+                start_time: birth.start_time,
+                pidfs: birth.pidfs,
+            });
+        };
+        process::Launch { spawned: Arc::new(on_spawn) }
+    }
+
     /// Why the journal stopped the run, if it did.
     pub(super) fn failure(&self) -> Option<String> {
         self.failure.lock().ok().and_then(|f| f.clone())
@@ -250,13 +266,7 @@ async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::
         secret_stdout: tainted && r.capture.is_some(),
         raw_stdout: false,
     };
-    let on_spawn = {
-        let (sh, id) = (sh.clone(), r.id.clone());
-        move |pgid: i32| {
-            sh.write_unsynced(&Event::StepSpawned { step: id.clone(), pgid, start_time: process::start_time(pgid) });
-        }
-    };
-    let launch = process::Launch { spawned: Arc::new(on_spawn) };
+    let launch = Shared::launch(sh, &r.id);
     let res =
         process::run(spec, &r.id, log_path, sh.reporter.clone(), sh.secrets.clone(), sh.cancel.clone(), launch).await;
     let capture = res.stdout.map(|s| s.trim().to_owned());

@@ -42,17 +42,7 @@ impl Runner for StepRunner<'_> {
             secret_stdout: capture,
             raw_stdout: capture,
         };
-        let on_spawn = {
-            let (sh, id) = (sh.clone(), r.id.clone());
-            move |pgid: i32| {
-                sh.write_unsynced(&Event::StepSpawned {
-                    step: id.clone(),
-                    pgid,
-                    start_time: process::start_time(pgid),
-                });
-            }
-        };
-        let launch = process::Launch { spawned: Arc::new(on_spawn) };
+        let launch = Shared::launch(sh, &r.id);
         let res = process::run(
             spec,
             &r.id,
