@@ -70,9 +70,17 @@ impl Journal {
     /// Appends one event; a later sync makes it durable (the scheduler's
     /// syncer does, beside the steps: `scheduler/durability.rs`).
     pub fn append_unsynced(&mut self, e: &Event) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(e).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        self.write_raw(&line)
+        self.append_all_unsynced(std::slice::from_ref(e))
+    }
+
+    /// Appends records in one write (a step's end and the starts it released).
+    pub fn append_all_unsynced(&mut self, es: &[Event]) -> std::io::Result<()> {
+        let mut lines = Vec::with_capacity(256 * es.len());
+        for e in es {
+            serde_json::to_writer(&mut lines, e).map_err(std::io::Error::other)?;
+            lines.push(b'\n');
+        }
+        self.write_raw(&lines)
     }
 
     /// The run's last record, which may use the space kept for it: after a

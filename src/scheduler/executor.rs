@@ -26,6 +26,9 @@ pub(super) struct StepOutcome {
     pub(super) capture: Option<String>,
     pub(super) duration: Duration,
     pub(super) attempts: u32,
+    /// Its `step-finished` record, which the scheduler writes together with
+    /// the starts it releases (one write), before any of them runs.
+    pub(super) record: Option<Event>,
 }
 
 /// What every step of a run shares: the journal, the reporter, the secrets to mask, the cancel level.
@@ -56,6 +59,13 @@ impl Shared {
     /// Appends; the syncer makes it durable beside the steps.
     pub(super) fn write_unsynced(&self, e: &Event) {
         self.journal_op(|j| j.append_unsynced(e));
+    }
+
+    /// Appends records in one write; the syncer makes them durable beside the steps.
+    pub(super) fn write_all_unsynced(&self, es: &[Event]) {
+        if !es.is_empty() {
+            self.journal_op(|j| j.append_all_unsynced(es));
+        }
     }
 
     fn journal_op(&self, f: impl FnOnce(&mut Journal) -> std::io::Result<()>) {
@@ -114,20 +124,19 @@ pub(super) struct Started {
     log_path: std::path::PathBuf,
 }
 
-pub(super) fn journal_start(sh: &Shared, r: &RenderedStep, attempt: u32) -> Started {
+/// A step's `step-started` record; the caller writes it before the step runs.
+pub(super) fn start_record(sh: &Shared, r: &RenderedStep, attempt: u32) -> (Started, Event) {
     let definition = definition_hash(r, &sh.secrets.get());
     let log_path = sh.durability.journal.lock().map(|j| j.log_path(&r.id)).unwrap_or_default();
     let log = log_path.display().to_string();
-    sh.write_unsynced(&Event::StepStarted {
-        step: r.id.clone(),
-        attempt,
-        time: now(),
-        definition: definition.clone(),
-        log,
-    });
+    let e = Event::StepStarted { step: r.id.clone(), attempt, time: now(), definition: definition.clone(), log };
+    (Started { definition, log_path }, e)
+}
+
+/// Says a step started (its record is written).
+pub(super) fn report_start(sh: &Shared, r: &RenderedStep, attempt: u32) {
     sh.reporter.step_started(&r.id, attempt);
     tracing::debug!(step = %r.id, attempt, action = r.action.kind(), "step started");
-    Started { definition, log_path }
 }
 
 /// Runs a step, its retries included. `tainted`: it reads a secret, so what
@@ -140,7 +149,8 @@ pub(super) async fn run_step(sh: &Arc<Shared>, r: RenderedStep, first: Started, 
     loop {
         attempt += 1;
         if attempt > 1 {
-            journal_start(sh, &r, attempt);
+            sh.write_unsynced(&start_record(sh, &r, attempt).1);
+            report_start(sh, &r, attempt);
         }
         let t = Instant::now();
         let mut out = if *sh.cancel.borrow() != Cancel::None {
@@ -159,7 +169,7 @@ pub(super) async fn run_step(sh: &Arc<Shared>, r: RenderedStep, first: Started, 
         if out.status == Status::Failed && r.continue_on_error && !will_retry {
             out.status = Status::FailedIgnored;
         }
-        sh.write_unsynced(&Event::StepFinished {
+        let record = Event::StepFinished {
             step: r.id.clone(),
             attempt,
             time: now(),
@@ -172,11 +182,13 @@ pub(super) async fn run_step(sh: &Arc<Shared>, r: RenderedStep, first: Started, 
             secret_capture,
             definition: Some(definition.clone()),
             retrying: will_retry,
-        });
+        };
         if !will_retry {
             out.duration = started.elapsed();
+            out.record = Some(record);
             return out;
         }
+        sh.write_unsynced(&record);
         sh.reporter.note(&format!(
             "[{}] attempt {attempt} failed{}; retrying in {:.1}s",
             r.id,
@@ -196,7 +208,16 @@ pub(super) async fn run_step(sh: &Arc<Shared>, r: RenderedStep, first: Started, 
 }
 
 pub(super) fn outcome(status: Status, message: Option<String>) -> StepOutcome {
-    StepOutcome { status, exit_code: None, signal: None, message, capture: None, duration: Duration::ZERO, attempts: 1 }
+    StepOutcome {
+        status,
+        exit_code: None,
+        signal: None,
+        message,
+        capture: None,
+        duration: Duration::ZERO,
+        attempts: 1,
+        record: None,
+    }
 }
 
 async fn attempt_once(sh: &Arc<Shared>, r: &RenderedStep, log_path: &std::path::Path, tainted: bool) -> StepOutcome {

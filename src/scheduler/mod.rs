@@ -26,7 +26,7 @@ use crate::status::{RunStatus, Status};
 use crate::template::Renderer;
 use dispatcher::{Decision, Dispatcher};
 use durability::Durability;
-use executor::{Shared, StepOutcome, journal_start, run_step};
+use executor::{Shared, StepOutcome, report_start, run_step, start_record};
 
 /// What a resumed run already has for a step.
 #[derive(Debug, Clone)]
@@ -132,14 +132,13 @@ pub async fn execute(
     });
     let mut dispatcher = Dispatcher::new(c, &opts);
     let mut running: JoinSet<(usize, StepOutcome)> = JoinSet::new();
-    let block = |failed: usize, blocked: Vec<usize>| {
+    // Records made since the last write. They are written together (one
+    // write), before any step starts and before the loop waits: a step's end,
+    // what it blocked, and the starts it released.
+    let mut records: Vec<Event> = Vec::new();
+    let block = |records: &mut Vec<Event>, failed: usize, blocked: Vec<usize>| {
         for d in blocked {
-            shared.write_unsynced(&settled(
-                c,
-                d,
-                Status::Blocked,
-                format!("a need failed: {}", c.steps[failed].decl.id.value),
-            ));
+            records.push(settled(c, d, Status::Blocked, format!("a need failed: {}", c.steps[failed].decl.id.value)));
         }
     };
     loop {
@@ -151,15 +150,26 @@ pub async fn execute(
             match d {
                 Decision::Start(i, r) => to_start.push((i, r)),
                 Decision::Settle { step, status, message } => {
-                    shared.write_unsynced(&settled(c, step, status, message.clone()));
+                    records.push(settled(c, step, status, message.clone()));
                     reporter.step_finished(&c.steps[step].decl.id.value, status, Duration::ZERO, Some(&message));
-                    block(step, dispatcher.finish(step, status));
+                    let blocked = dispatcher.finish(step, status);
+                    block(&mut records, step, blocked);
                 }
             }
         }
         // Each start is written before its step runs; the syncer makes it durable beside the step.
-        for (i, r) in to_start {
-            let st = journal_start(&shared, &r, 1);
+        let starts: Vec<_> = to_start
+            .into_iter()
+            .map(|(i, r)| {
+                let (st, record) = start_record(&shared, &r, 1);
+                records.push(record);
+                (i, r, st)
+            })
+            .collect();
+        shared.write_all_unsynced(&records);
+        records.clear();
+        for (i, r, st) in starts {
+            report_start(&shared, &r, 1);
             let sh = shared.clone();
             let taint = tainted[i];
             running.spawn(async move { (i, run_step(&sh, r, st, taint).await) });
@@ -170,7 +180,7 @@ pub async fn execute(
         tokio::select! {
             joined = running.join_next() => {
                 let Some(joined) = joined else { continue };
-                let (i, out) = match joined {
+                let (i, mut out) = match joined {
                     Ok(x) => x,
                     Err(e) => {
                         reporter.note(&format!("error: a step task failed: {e}"));
@@ -178,9 +188,11 @@ pub async fn execute(
                     }
                 };
                 let id = &c.steps[i].decl.id.value;
+                records.extend(out.record.take());
                 reporter.step_finished(id, out.status, out.duration, out.message.as_deref());
                 tracing::debug!(step = %id, status = out.status.as_str(), attempts = out.attempts, exit_code = ?out.exit_code, "step finished");
-                block(i, dispatcher.ran(i, out.status, out.duration, out.capture.as_ref()));
+                let blocked = dispatcher.ran(i, out.status, out.duration, out.capture.as_ref());
+                block(&mut records, i, blocked);
             }
             sig = signals.recv() => {
                 let Some((sig, number)) = sig else { continue };
