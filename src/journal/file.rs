@@ -112,8 +112,15 @@ impl Journal {
     fn grow(&mut self, need: u64) -> std::io::Result<()> {
         use std::os::unix::fs::FileExt;
         let add = need.div_ceil(PREALLOC).max(1) * PREALLOC;
-        let zeros = vec![0u8; add as usize];
-        self.file.write_all_at(&zeros, self.capacity)?;
+        // Page by page: one large write makes the page cache keep the area in
+        // large folios, and every later append of a few hundred bytes then
+        // walks all the folio's blocks (ext4_block_write_begin).
+        let page = [0u8; 4096];
+        let mut at = self.capacity;
+        while at < self.capacity + add {
+            self.file.write_all_at(&page, at)?;
+            at += page.len() as u64;
+        }
         self.capacity += add;
         self.file.sync_all()
     }
