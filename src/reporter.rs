@@ -103,6 +103,9 @@ impl OutputSink for Human {
             self.print(&format!("[{step}] {line}"));
         }
     }
+    fn separates_streams(&self) -> bool {
+        false
+    }
 }
 
 impl Reporter for Human {

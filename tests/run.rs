@@ -432,6 +432,36 @@ fn json_output_is_one_event_per_line() {
     );
 }
 
+/// For people, a step's stdout and stderr share one pipe: the terminal and
+/// the log have its lines in the order it wrote them. JSON still tells the
+/// two streams apart.
+#[test]
+fn output_keeps_its_order_for_people_and_its_streams_in_json() {
+    let d = Dir::new();
+    let plan = "apiVersion: plan/v1\nname: streams\nsteps:\n  - id: a\n    shell: 'echo one; echo two >&2; echo three; echo four >&2'\n";
+    let r = run(&d, plan, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let shown: Vec<&str> =
+        r.stdout.lines().filter(|l| l.starts_with("[a] ") && !l.contains("started")).take(4).collect();
+    assert_eq!(shown, ["[a] one", "[a] two", "[a] three", "[a] four"], "{}", r.stdout);
+    let runs = d.path().join("state/runs");
+    let run_dir = std::fs::read_dir(&runs).expect("runs").flatten().next().expect("a run").path();
+    assert_eq!(std::fs::read_to_string(run_dir.join("logs/a.log")).expect("log"), "one\ntwo\nthree\nfour\n");
+
+    let r = run(&d, plan, &["--output", "json"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut by_stream: Vec<(String, String)> = r
+        .stdout
+        .lines()
+        .map(json)
+        .filter(|e| e["event"] == "step-output")
+        .map(|e| (e["stream"].as_str().unwrap_or("").to_owned(), e["line"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    by_stream.sort();
+    let want = [("stderr", "four"), ("stderr", "two"), ("stdout", "one"), ("stdout", "three")];
+    assert_eq!(by_stream, want.map(|(s, l)| (s.to_owned(), l.to_owned())));
+}
+
 #[test]
 fn only_refuses_steps_whose_needs_have_not_succeeded() {
     let d = Dir::new();

@@ -38,6 +38,22 @@ pub fn state_dir(flag: Option<&Path>) -> PathBuf {
 /// SHA-256 in hex.
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let d = sha2::Sha256::digest(data);
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    let mut s = String::with_capacity(64);
+    for b in d.iter() {
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    /// The FIPS 180-2 test vectors, as lowercase hex.
+    #[test]
+    fn sha256_hex_is_the_digest_in_lowercase_hex() {
+        assert_eq!(super::sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(super::sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
 }
