@@ -60,14 +60,17 @@ impl Durability {
 
     /// Tells the syncer that the journal now holds `written` bytes.
     pub(super) fn written(&self, written: u64) {
-        if let Ok(mut st) = self.state.lock()
-            && written > st.written
-        {
-            st.written = written;
-            // A busy syncer looks at `written` again after its sync: only an idle one needs waking.
-            if st.idle {
-                self.wake.notify_one();
+        let wake = match self.state.lock() {
+            Ok(mut st) if written > st.written => {
+                st.written = written;
+                // A busy syncer looks at `written` again after its sync: only an idle one needs waking.
+                st.idle
             }
+            _ => false,
+        };
+        // Woken after the lock is released, the syncer does not wake only to wait for it.
+        if wake {
+            self.wake.notify_one();
         }
     }
 
