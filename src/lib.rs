@@ -31,5 +31,6 @@ pub mod scheduler;
 pub mod schema;
 pub mod secrets;
 pub mod show;
+pub(crate) mod spawn;
 pub mod status;
 pub mod template;

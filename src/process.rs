@@ -6,7 +6,6 @@
 //! main process exits, whatever it left in its group is killed: no orphans.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::watch;
 
 use crate::secrets::Secrets;
+use crate::spawn::{Child, Exit};
 
 /// How far a cancellation has gone: none, stop gracefully, kill now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -112,6 +112,15 @@ impl Birth {
     pub fn of(pid: i32) -> Birth {
         if pidfs_available() {
             Birth { start_time: None, pidfs: pidfs_inode(pid) }
+        } else {
+            Birth { start_time: start_time(pid), pidfs: None }
+        }
+    }
+
+    /// The process at `pid`, through a pidfd `plan` holds on it.
+    pub fn of_pidfd(pid: i32, pidfd: &std::os::fd::OwnedFd) -> Birth {
+        if pidfs_available() {
+            Birth { start_time: None, pidfs: rustix::fs::fstat(pidfd).ok().map(|st| st.st_ino) }
         } else {
             Birth { start_time: start_time(pid), pidfs: None }
         }
@@ -237,39 +246,50 @@ pub fn stop_leftover_groups(groups: &[(i32, Birth)], grace: Duration) -> Vec<i32
 /// written already; the syncer makes it durable beside the step), with a
 /// callback that records its process group.
 pub struct Launch {
-    /// Called with the process group id as soon as the process exists: the
-    /// shorter the gap, the smaller the window in which a killed `plan`
-    /// leaves a process unrecorded (the step marker covers that window).
-    pub spawned: Arc<dyn Fn(i32) + Send + Sync>,
-}
-
-impl Launch {
-    fn spawn(&self, mut cmd: tokio::process::Command) -> std::io::Result<tokio::process::Child> {
-        let child = cmd.spawn()?;
-        (self.spawned)(child.id().map_or(0, |p| p as i32));
-        Ok(child)
-    }
+    /// Called with the process group id and what names its leader as soon
+    /// as the process exists: the shorter the gap, the smaller the window in
+    /// which a killed `plan` leaves a process unrecorded (the step marker
+    /// covers that window).
+    pub spawned: Arc<dyn Fn(i32, Birth) + Send + Sync>,
 }
 
 /// Stdin for a step: /dev/null, opened once per `plan` and duplicated for
-/// each step (`Stdio::null()` opens it again for every process: 4% of the
-/// scheduler's time on 1,000 steps of `true`, measured with perf record).
-fn dev_null() -> Stdio {
+/// each step (opening it again for every process was 4% of the scheduler's
+/// time on 1,000 steps of `true`, measured with perf record).
+fn dev_null() -> std::io::Result<std::os::fd::OwnedFd> {
     static NULL: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
-    NULL.get_or_init(|| std::fs::File::open("/dev/null").ok())
-        .as_ref()
-        .and_then(|f| f.try_clone().ok())
-        .map_or_else(Stdio::null, Stdio::from)
+    match NULL.get_or_init(|| std::fs::File::open("/dev/null").ok()) {
+        Some(f) => Ok(f.try_clone()?.into()),
+        None => Ok(std::fs::File::open("/dev/null")?.into()),
+    }
 }
 
-/// One pipe for a step's stdout and stderr: the read end (non-blocking, for
-/// tokio) and two handles on the write end (blocking, for the step).
-fn one_pipe() -> Option<(std::os::fd::OwnedFd, std::io::PipeWriter, std::io::PipeWriter)> {
-    let (reader, writer) = std::io::pipe().ok()?;
-    let writer2 = writer.try_clone().ok()?;
-    let reader = std::os::fd::OwnedFd::from(reader);
-    rustix::fs::fcntl_setfl(&reader, rustix::fs::OFlags::NONBLOCK).ok()?;
-    Some((reader, writer, writer2))
+/// A step's stdio: stdin, stdout's and stderr's write ends (one pipe for
+/// both when `merged`), and the read ends `plan` drains.
+struct StepIo {
+    stdin: std::os::fd::OwnedFd,
+    stdout: std::os::fd::OwnedFd,
+    stderr: std::os::fd::OwnedFd,
+    out_reader: std::os::fd::OwnedFd,
+    err_reader: Option<std::os::fd::OwnedFd>,
+}
+
+fn step_io(merged: bool) -> std::io::Result<StepIo> {
+    let stdin = dev_null()?;
+    let (out_reader, stdout) = std::io::pipe()?;
+    let (stderr, err_reader) = if merged {
+        (stdout.try_clone()?.into(), None)
+    } else {
+        let (r, w) = std::io::pipe()?;
+        (w.into(), Some(r.into()))
+    };
+    Ok(StepIo { stdin, stdout: stdout.into(), stderr, out_reader: out_reader.into(), err_reader })
+}
+
+/// A pipe's read end for tokio (non-blocking; the step's end stays blocking).
+fn async_reader(fd: std::os::fd::OwnedFd) -> std::io::Result<tokio::net::unix::pipe::Receiver> {
+    rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::NONBLOCK)?;
+    tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(fd)
 }
 
 fn signal_group(pgid: i32, sig: Signal) {
@@ -330,6 +350,28 @@ async fn drain<R: AsyncRead + Unpin>(
     kept
 }
 
+/// Starts a step's process: by `plan` itself when only the step marker is
+/// added to the environment and no working directory is set, else through
+/// tokio's `Command` (which then owns the environment and the directory).
+fn start(spec: &ProcSpec, io: &StepIo) -> std::io::Result<Child> {
+    if spec.cwd.is_none() && spec.env.iter().all(|(k, _)| k == STEP_MARKER) {
+        let stdio = crate::spawn::Stdio { stdin: &io.stdin, stdout: &io.stdout, stderr: &io.stderr };
+        if let Some(started) = crate::spawn::spawn(&spec.program, &spec.args, &spec.env, &stdio) {
+            return started;
+        }
+    }
+    let mut cmd = tokio::process::Command::new(&spec.program);
+    cmd.args(&spec.args).process_group(0).kill_on_drop(false);
+    cmd.stdin(io.stdin.try_clone()?).stdout(io.stdout.try_clone()?).stderr(io.stderr.try_clone()?);
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    if let Some(cwd) = &spec.cwd {
+        cmd.current_dir(cwd);
+    }
+    Ok(Child::Tokio(cmd.spawn()?))
+}
+
 /// Runs one process to its end. Never panics on what the step does.
 pub async fn run(
     spec: ProcSpec,
@@ -342,29 +384,20 @@ pub async fn run(
 ) -> ProcResult {
     let fail = |m: String| ProcResult { end: ProcEnd::SpawnFailed(m), stdout: None };
     let log = Arc::new(LogFile::new(log_path));
-    let mut cmd = tokio::process::Command::new(&spec.program);
-    cmd.args(&spec.args).stdin(dev_null()).process_group(0).kill_on_drop(false);
-    // Stdout and stderr into one pipe when nobody tells them apart (the
-    // parent's copies of its write end close with `cmd`, at the spawn).
-    let shared = (!spec.capture && !sink.separates_streams()).then(one_pipe).flatten();
-    let shared_reader = match shared {
-        Some((reader, writer, writer2)) => {
-            cmd.stdout(writer).stderr(writer2);
-            Some(reader)
-        }
-        None => {
-            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-            None
-        }
+    // Stdout and stderr into one pipe when nobody tells them apart.
+    let io = match step_io(!spec.capture && !sink.separates_streams()) {
+        Ok(io) => io,
+        Err(e) => return fail(format!("cannot start `{}`: {e}", spec.program)),
     };
-    for (k, v) in &spec.env {
-        cmd.env(k, v);
-    }
-    if let Some(cwd) = &spec.cwd {
-        cmd.current_dir(cwd);
-    }
-    let mut child = match launch.spawn(cmd) {
-        Ok(c) => c,
+    let started = start(&spec, &io);
+    // The step's ends of the pipes close here: the drains see EOF when the step's processes are gone.
+    let StepIo { stdin, stdout, stderr, out_reader, err_reader } = io;
+    drop((stdin, stdout, stderr));
+    let mut child = match started {
+        Ok(c) => {
+            (launch.spawned)(c.pgid(), c.birth());
+            c
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let what = match &spec.cwd {
                 Some(cwd) if !Path::new(cwd).is_dir() => format!("working directory `{cwd}` does not exist"),
@@ -374,21 +407,9 @@ pub async fn run(
         }
         Err(e) => return fail(format!("cannot start `{}`: {e}", spec.program)),
     };
-    let pgid = child.id().map_or(0, |p| p as i32);
+    let pgid = child.pgid();
     let step: Arc<str> = Arc::from(step);
-    let merged = shared_reader.and_then(|r| {
-        let r = tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(r).ok()?;
-        Some(tokio::spawn(drain(
-            r,
-            step.clone(),
-            Stream::Stdout,
-            log.clone(),
-            sink.clone(),
-            secrets.clone(),
-            Dest::Show,
-        )))
-    });
-    let out = child.stdout.take().map(|o| {
+    let out = async_reader(out_reader).ok().map(|o| {
         let to = match (spec.capture, spec.secret_stdout) {
             (_, true) if spec.raw_stdout => Dest::Raw,
             (_, true) => Dest::CaptureOnly,
@@ -397,7 +418,7 @@ pub async fn run(
         };
         tokio::spawn(drain(o, step.clone(), Stream::Stdout, log.clone(), sink.clone(), secrets.clone(), to))
     });
-    let err = child.stderr.take().map(|e| {
+    let err = err_reader.and_then(|e| async_reader(e).ok()).map(|e| {
         tokio::spawn(drain(e, step.clone(), Stream::Stderr, log.clone(), sink.clone(), secrets.clone(), Dest::Show))
     });
 
@@ -437,7 +458,7 @@ pub async fn run(
             Some(h) => h.await.ok().flatten(),
             None => None,
         };
-        for h in err.into_iter().chain(merged) {
+        if let Some(h) = err {
             let _ = h.await;
         }
         stdout
@@ -446,15 +467,9 @@ pub async fn run(
     let stdout = tokio::time::timeout(Duration::from_secs(5), collect).await.ok().flatten();
     let end = match (stopped, status) {
         (Some(s), _) => s,
-        (None, Ok(st)) => {
-            use std::os::unix::process::ExitStatusExt;
-            match (st.code(), st.signal()) {
-                (Some(c), _) => ProcEnd::Exited(c),
-                (None, Some(sig)) => {
-                    ProcEnd::Signaled(Signal::try_from(sig).map_or(sig.to_string(), |s| s.as_str().to_owned()))
-                }
-                _ => ProcEnd::Exited(-1),
-            }
+        (None, Ok(Exit::Code(c))) => ProcEnd::Exited(c),
+        (None, Ok(Exit::Signal(sig))) => {
+            ProcEnd::Signaled(Signal::try_from(sig).map_or(sig.to_string(), |s| s.as_str().to_owned()))
         }
         (None, Err(e)) => ProcEnd::SpawnFailed(format!("cannot wait for the process: {e}")),
     };
@@ -463,11 +478,11 @@ pub async fn run(
 
 /// After SIGTERM: wait for the grace period (or a second Ctrl-C), then SIGKILL.
 async fn stop_within(
-    child: &mut tokio::process::Child,
+    child: &mut Child,
     pgid: i32,
     grace: Duration,
     cancel: &mut watch::Receiver<Cancel>,
-) -> std::io::Result<std::process::ExitStatus> {
+) -> std::io::Result<Exit> {
     let kill_now = async {
         loop {
             if *cancel.borrow() == Cancel::Kill {

@@ -100,8 +100,7 @@ impl Shared {
     /// group's leader, are journaled as soon as it exists.
     pub(super) fn launch(sh: &Arc<Shared>, step: &str) -> process::Launch {
         let (sh, step) = (sh.clone(), step.to_owned());
-        let on_spawn = move |pgid: i32| {
-            let birth = process::Birth::of(pgid);
+        let on_spawn = move |pgid: i32, birth: process::Birth| {
             sh.write_unsynced(&Event::StepSpawned {
                 step: step.clone(),
                 pgid,
