@@ -160,7 +160,7 @@ def critical_path(needs, cost):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--plan", default=None, help="the plan binary to measure (default: the release build)")
     args = ap.parse_args()
     global PLAN
