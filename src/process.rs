@@ -147,16 +147,30 @@ fn pidfs_inode(pid: i32) -> Option<u64> {
     rustix::fs::fstat(&fd).ok().map(|st| st.st_ino)
 }
 
-/// Whether pidfds live on pidfs here (their inode numbers then name processes).
-fn pidfs_available() -> bool {
-    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
+/// What this machine's kernel gives: no pidfds (before Linux 5.3), pidfds,
+/// or pidfds on pidfs (Linux 6.9 and later: their inode numbers name processes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pidfds {
+    None,
+    Plain,
+    OnPidfs,
+}
+
+/// Asked once, of `plan`'s own process.
+pub(crate) fn pidfds() -> Pidfds {
+    static KIND: std::sync::OnceLock<Pidfds> = std::sync::OnceLock::new();
+    *KIND.get_or_init(|| {
         const PIDFS_MAGIC: u64 = 0x5049_4446;
-        rustix::process::pidfd_open(rustix::process::getpid(), rustix::process::PidfdFlags::empty())
-            .ok()
-            .and_then(|fd| rustix::fs::fstatfs(&fd).ok())
-            .is_some_and(|st| st.f_type as u64 == PIDFS_MAGIC)
+        match rustix::process::pidfd_open(rustix::process::getpid(), rustix::process::PidfdFlags::empty()) {
+            Err(_) => Pidfds::None,
+            Ok(fd) if rustix::fs::fstatfs(&fd).is_ok_and(|st| st.f_type as u64 == PIDFS_MAGIC) => Pidfds::OnPidfs,
+            Ok(_) => Pidfds::Plain,
+        }
     })
+}
+
+fn pidfs_available() -> bool {
+    pidfds() == Pidfds::OnPidfs
 }
 
 /// When a process started, in clock ticks since boot (`/proc/PID/stat` field 22):
@@ -221,7 +235,7 @@ pub fn marked(run_id: &str) -> Vec<(String, i32)> {
 /// Stops what is left of the process groups a crashed run started, all at
 /// once: SIGTERM to each, then one grace for all, then SIGKILL to what is
 /// left. Returns the groups that were there. A group is only touched if its
-/// leader is gone or is the same process (same start time) as recorded, so a
+/// leader is gone or is the same process as recorded ([`Birth`]), so a
 /// reused pid is never signalled.
 pub fn stop_leftover_groups(groups: &[(i32, Birth)], grace: Duration) -> Vec<i32> {
     let ours: Vec<i32> = groups

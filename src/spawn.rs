@@ -94,14 +94,6 @@ impl Own {
     }
 }
 
-/// Whether this machine gives pidfds (Linux 5.3 and later).
-fn pidfds_work() -> bool {
-    static WORK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *WORK.get_or_init(|| {
-        rustix::process::pidfd_open(rustix::process::getpid(), rustix::process::PidfdFlags::empty()).is_ok()
-    })
-}
-
 /// `plan`'s environment as `KEY=VALUE` strings, built once.
 fn base_env() -> &'static [CString] {
     static ENV: std::sync::OnceLock<Vec<CString>> = std::sync::OnceLock::new();
@@ -130,7 +122,7 @@ pub(crate) struct Stdio<'a> {
 /// plus `env`, or says it cannot (`None`: no pidfds here, or a NUL in an
 /// argument): the caller then uses tokio's `Command`.
 pub(crate) fn spawn(program: &str, args: &[String], env: &[(String, String)], io: &Stdio) -> Option<io::Result<Child>> {
-    if !pidfds_work() {
+    if crate::process::pidfds() == crate::process::Pidfds::None {
         return None;
     }
     let file = CString::new(program).ok()?;
